@@ -1,0 +1,1 @@
+"""Pure pipeline steps (no Prefect): sources, states, policies, sampling, filters, store, publishing."""

@@ -1,0 +1,75 @@
+"""Action text: parse an action out of agent output, and normalise actions for comparison.
+
+Sources (expert turns) and filters (policy outputs) share this, so "equal to the expert" means the
+same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+
+_TAG = re.compile(r"<action>(.*?)(?:</action>|$)", re.IGNORECASE | re.DOTALL)
+_LABEL = re.compile(r"(?:^|\n)\s*\**action\**\s*:\s*(.*)", re.IGNORECASE | re.DOTALL)
+_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
+_PUNCT = re.compile(r"[^\w\s]")
+_SPACES = re.compile(r"\s+")
+
+# Verb aliases per environment: the left side is rewritten to the right before comparison.
+ALIASES: dict[str, tuple[tuple[str, str], ...]] = {
+    "scienceworld": (
+        ("examine", "look at"),
+        ("inspect", "look at"),
+        ("take", "pick up"),
+        ("get", "pick up"),
+        ("grab", "pick up"),
+        ("walk to", "go to"),
+        ("drop", "put down"),
+    ),
+    "alfworld": (
+        ("pick up", "take"),
+        ("grab", "take"),
+        ("walk to", "go to"),
+        ("move to", "go to"),
+        ("look at", "examine"),
+        ("inspect", "examine"),
+        ("place", "put"),
+    ),
+    "webshop": (
+        ("buy", "click[buy now]"),
+    ),
+}
+
+
+def parse_action(text: str) -> str | None:
+    """The action in an agent turn, or None when there is none.
+
+    Accepts `<action>X</action>`, `Action: X` (also `Action:` then X on the next line), and a bare
+    single line. Only the first line of the action is kept.
+    """
+    if not text or not text.strip():
+        return None
+    match = _TAG.search(text)
+    if match is None:
+        match = _LABEL.search(text)
+    if match is not None:
+        body = match.group(1).strip()
+    elif re.match(r"\s*(thought|observation|<think>)", text, re.IGNORECASE):
+        return None
+    else:
+        body = text.strip()
+    line = body.split("\n", 1)[0].strip().strip("`").strip()
+    return line or None
+
+
+def normalise(action: str, environment: str = "generic") -> str:
+    """Canonical form for comparison: case, whitespace, punctuation, articles, verb aliases."""
+    text = action.lower()
+    if environment == "webshop":
+        # WebShop actions are search[...] / click[...]: brackets carry meaning.
+        return _SPACES.sub(" ", _ARTICLES.sub(" ", text)).strip()
+    text = _SPACES.sub(" ", _ARTICLES.sub(" ", _PUNCT.sub(" ", text))).strip()
+    for alias, canonical in ALIASES.get(environment, ()):
+        if text == alias or text.startswith(alias + " "):
+            text = canonical + text[len(alias):]
+            break
+    return text

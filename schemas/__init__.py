@@ -1,0 +1,42 @@
+"""Data contracts of actforge: the one place that names columns.
+
+Every output (store rows, Parquet shards, manifest, card) carries SCHEMA_VERSION so that a reader
+can tell which contract a file follows.
+"""
+
+from schemas.arrow import (
+    PAIR_SCHEMA,
+    QUARANTINE_SCHEMA,
+    SAMPLE_SCHEMA,
+    STATE_SCHEMA,
+    TRAJECTORY_SCHEMA,
+    to_arrow,
+)
+from schemas.records import (
+    SPLITS,
+    Pair,
+    Quarantined,
+    Sample,
+    State,
+    Step,
+    Trajectory,
+)
+
+SCHEMA_VERSION = "1.0"
+
+__all__ = [
+    "PAIR_SCHEMA",
+    "QUARANTINE_SCHEMA",
+    "SAMPLE_SCHEMA",
+    "SCHEMA_VERSION",
+    "SPLITS",
+    "STATE_SCHEMA",
+    "TRAJECTORY_SCHEMA",
+    "Pair",
+    "Quarantined",
+    "Sample",
+    "State",
+    "Step",
+    "Trajectory",
+    "to_arrow",
+]

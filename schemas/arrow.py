@@ -1,0 +1,112 @@
+"""Arrow schemas for every table actforge writes (DuckDB store and Parquet shards alike)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+
+STEP_TYPE = pa.struct(
+    [
+        ("observation", pa.string()),
+        ("action", pa.string()),
+        ("admissible", pa.list_(pa.string())),
+    ]
+)
+# Published history omits admissible lists: they can hold thousands of strings per step.
+HISTORY_STEP_TYPE = pa.struct([("observation", pa.string()), ("action", pa.string())])
+
+TRAJECTORY_SCHEMA = pa.schema(
+    [
+        ("trajectory_id", pa.string()),
+        ("source", pa.string()),
+        ("task", pa.string()),
+        ("environment", pa.string()),
+        ("split", pa.string()),
+        ("instruction", pa.string()),
+        ("steps", pa.list_(STEP_TYPE)),
+        ("final_observation", pa.string()),
+        ("success", pa.bool_()),
+        ("reward", pa.float64()),
+    ]
+)
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("quarantine_id", pa.string()),
+        ("source", pa.string()),
+        ("position", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
+
+STATE_SCHEMA = pa.schema(
+    [
+        ("state_id", pa.string()),
+        ("trajectory_id", pa.string()),
+        ("source", pa.string()),
+        ("task", pa.string()),
+        ("environment", pa.string()),
+        ("split", pa.string()),
+        ("step_index", pa.int64()),
+        ("instruction", pa.string()),
+        ("history", pa.list_(HISTORY_STEP_TYPE)),
+        ("observation", pa.string()),
+        ("expert_action", pa.string()),
+        ("admissible", pa.list_(pa.string())),
+    ]
+)
+
+SAMPLE_SCHEMA = pa.schema(
+    [
+        ("sample_id", pa.string()),
+        ("state_id", pa.string()),
+        ("policy", pa.string()),
+        ("params_hash", pa.string()),
+        ("params", pa.string()),
+        ("seed", pa.int64()),
+        ("sample_index", pa.int64()),
+        ("raw_output", pa.string()),
+        ("action", pa.string()),
+        ("verdict", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+PAIR_SCHEMA = pa.schema(
+    [
+        ("pair_id", pa.string()),
+        ("state_id", pa.string()),
+        ("sample_id", pa.string()),
+        ("trajectory_id", pa.string()),
+        ("source", pa.string()),
+        ("task", pa.string()),
+        ("environment", pa.string()),
+        ("split", pa.string()),
+        ("step_index", pa.int64()),
+        ("instruction", pa.string()),
+        ("history", pa.list_(HISTORY_STEP_TYPE)),
+        ("observation", pa.string()),
+        ("expert_action", pa.string()),
+        ("alternative_action", pa.string()),
+        ("policy", pa.string()),
+    ]
+)
+
+
+def _row(record: Any, schema: pa.Schema) -> dict[str, Any]:
+    row = dataclasses.asdict(record)
+    for name in ("steps", "history"):
+        if name in row and name in schema.names:
+            keep = {f.name for f in schema.field(name).type.value_type}
+            row[name] = [{k: v for k, v in step.items() if k in keep} for step in row[name]]
+    return {name: row[name] for name in schema.names}
+
+
+def to_arrow(records: Iterable[Any], schema: pa.Schema) -> pa.Table:
+    """Turn records (dataclasses of `schemas.records`) into an Arrow table of `schema`."""
+    return pa.Table.from_pylist([_row(r, schema) for r in records], schema=schema)
