@@ -34,9 +34,7 @@ ALIASES: dict[str, tuple[tuple[str, str], ...]] = {
         ("inspect", "examine"),
         ("place", "put"),
     ),
-    "webshop": (
-        ("buy", "click[buy now]"),
-    ),
+    "webshop": (("buy", "click[buy now]"),),
 }
 
 
@@ -70,6 +68,6 @@ def normalise(action: str, environment: str = "generic") -> str:
     text = _SPACES.sub(" ", _ARTICLES.sub(" ", _PUNCT.sub(" ", text))).strip()
     for alias, canonical in ALIASES.get(environment, ()):
         if text == alias or text.startswith(alias + " "):
-            text = canonical + text[len(alias):]
+            text = canonical + text[len(alias) :]
             break
     return text

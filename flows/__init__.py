@@ -1,0 +1,1 @@
+"""Prefect flows and the `actforge` CLI: orchestration only, the data logic lives in `pipelines`."""

@@ -1,0 +1,144 @@
+"""The prompt an agent of each environment gets: instructions, few-shot action format, history.
+
+The assistant turn is opened with "Action:" so even a 135M model answers with an action; the
+history window drops the oldest steps until the prompt fits `max_prompt_tokens`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from transformers import PreTrainedTokenizerBase
+
+from schemas import State
+
+PROMPT_VERSION = "agent-v1"
+ACTION_PREFIX = "Action:"
+
+
+@dataclass(frozen=True)
+class FewShot:
+    title: str
+    examples: tuple[str, ...]
+    demo_task: str
+    demo_observation: str
+    demo_action: str
+
+
+FEW_SHOT: dict[str, FewShot] = {
+    "scienceworld": FewShot(
+        "ScienceWorld, a text-based science laboratory",
+        (
+            "look around",
+            "look at thermometer",
+            "go to kitchen",
+            "open door to hallway",
+            "pick up metal pot",
+            "move metal pot to stove",
+            "activate stove",
+            "focus on orange",
+            "pour cup containing water in pot",
+            "wait1",
+        ),
+        "Your task is to find a(n) living thing. First, focus on the thing. Then, move it to the "
+        "red box in the bathroom.",
+        "This room is called the hallway. In it, you see: a picture, a substance called air. You "
+        "also see: a door to the greenhouse (that is open), a door to the kitchen (that is open)",
+        "go to greenhouse",
+    ),
+    "alfworld": FewShot(
+        "ALFWorld, a text-based household",
+        (
+            "go to countertop 1",
+            "take mug 1 from countertop 1",
+            "open fridge 1",
+            "put mug 1 in/on coffeemachine 1",
+            "clean mug 1 with sinkbasin 1",
+            "heat egg 1 with microwave 1",
+            "examine desk 1",
+            "use desklamp 1",
+        ),
+        "Your task is to: put a clean mug in coffeemachine.",
+        "You are in the middle of a room. Looking quickly around you, you see a countertop 1, a "
+        "coffeemachine 1, a sinkbasin 1, and a fridge 1.",
+        "go to countertop 1",
+    ),
+    "webshop": FewShot(
+        "WebShop, an online shopping website",
+        (
+            "search[red cotton t-shirt size m]",
+            "click[b07xyz1234]",
+            "click[size m]",
+            "click[buy now]",
+            "click[next >]",
+            "click[< prev]",
+            "click[back to search]",
+        ),
+        "i need a pack of decaf green tea bags, price lower than 20.00 dollars",
+        "WebShop [SEP] Instruction: [SEP] i need a pack of decaf green tea bags, price lower than "
+        "20.00 dollars [SEP] Search",
+        "search[decaf green tea bags]",
+    ),
+    "generic": FewShot(
+        "a text-based environment",
+        ("look", "go north", "take key", "open door", "inventory"),
+        "Your task is to open the locked door.",
+        "You are in a small room. There is a key on the floor and a locked door to the north.",
+        "take key",
+    ),
+}
+
+
+def few_shot_for(environment: str) -> FewShot:
+    return FEW_SHOT.get(environment, FEW_SHOT["generic"])
+
+
+def _system(shot: FewShot) -> str:
+    examples = "\n".join(f"- {e}" for e in shot.examples)
+    return (
+        f"You are an agent acting in {shot.title}. Read the task and the latest observation, then "
+        f"reply with exactly one action on one line, written as '{ACTION_PREFIX} <action>'.\n"
+        f"Examples of valid actions:\n{examples}"
+    )
+
+
+def _turns(state: State, window: int, shot: FewShot) -> list[dict[str, str]]:
+    messages = [
+        {"role": "system", "content": _system(shot)},
+        {"role": "user", "content": f"Task: {shot.demo_task}\nObservation: {shot.demo_observation}"},
+        {"role": "assistant", "content": f"{ACTION_PREFIX} {shot.demo_action}"},
+    ]
+    history = state.history[len(state.history) - window :] if window else ()
+    skipped = len(state.history) - len(history)
+    first = f"Task: {state.instruction}\n"
+    if skipped:
+        first += f"({skipped} earlier steps omitted)\n"
+    pending = first
+    for step in history:
+        messages.append({"role": "user", "content": f"{pending}Observation: {step.observation}"})
+        messages.append({"role": "assistant", "content": f"{ACTION_PREFIX} {step.action}"})
+        pending = ""
+    messages.append({"role": "user", "content": f"{pending}Observation: {state.observation}"})
+    return messages
+
+
+def render(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> str:
+    if tokenizer.chat_template:
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    else:
+        text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
+    return text + ACTION_PREFIX
+
+
+def agent_prompt(state: State, tokenizer: PreTrainedTokenizerBase, max_prompt_tokens: int) -> list[int]:
+    """Token ids of the agent prompt for `state`, with as much recent history as fits."""
+    shot = few_shot_for(state.environment)
+    window = len(state.history)
+    while True:
+        ids = tokenizer(render(tokenizer, _turns(state, window, shot)), add_special_tokens=False).input_ids
+        if len(ids) <= max_prompt_tokens:
+            return ids
+        if window == 0:
+            # Even the bare state is too long: keep its tail, where the current observation is.
+            return ids[-max_prompt_tokens:]
+        window -= 1

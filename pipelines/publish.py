@@ -1,0 +1,296 @@
+"""Publish critique pairs as a Hugging Face dataset folder: Parquet shards, dataset card, manifest.
+
+Outputs are a pure function of the inputs (no timestamps, deterministic row order and shard
+numbering), so republishing the same pairs gives byte-identical files and a clean diff on the Hub.
+Files are written into a temporary folder inside OUT first and moved into place one by one;
+`manifest.json` goes last and is removed first, so it marks a finished publish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import yaml
+
+from schemas import PAIR_SCHEMA, SCHEMA_VERSION, SPLITS
+
+MANIFEST = "manifest.json"
+CARD = "README.md"
+DATA = "data"
+SORT_KEYS = [("trajectory_id", "ascending"), ("step_index", "ascending"), ("pair_id", "ascending")]
+SHARD_NAME = re.compile(rf"^(?:{'|'.join(map(re.escape, SPLITS))})-\d{{5}}-of-\d{{5}}\.parquet$")
+
+CITATION = """@misc{liu2026act,
+  title         = {Agentic Critical Training},
+  author        = {Liu and others},
+  year          = {2026},
+  eprint        = {2603.08706},
+  archivePrefix = {arXiv},
+}"""
+
+COLUMN_DOCS = {
+    "pair_id": "content hash of (state, expert action, normalised alternative)",
+    "state_id": "content hash of (trajectory, step index)",
+    "sample_id": "content hash of the policy sample the alternative came from",
+    "trajectory_id": "content hash of the expert trajectory",
+    "source": "where the expert trajectory came from",
+    "task": "task name within the environment",
+    "environment": "environment name (e.g. scienceworld, alfworld)",
+    "split": "train, validation or test (by trajectory)",
+    "step_index": "index of this decision in the expert trajectory",
+    "instruction": "the task instruction given to the agent",
+    "history": "earlier steps: list of {observation, action}",
+    "observation": "what the agent sees now",
+    "expert_action": "the action the expert took here",
+    "alternative_action": "an action sampled from the base policy, different from the expert's",
+    "policy": "the base policy that produced the alternative",
+}
+
+
+def publish(
+    pairs: pa.Table,
+    out: Path,
+    provenance: dict[str, Any],
+    stats: dict[str, Any],
+    max_shard_bytes: int = 64 * 2**20,
+) -> dict[str, Any]:
+    """Write `pairs` to OUT in Hugging Face layout and return the manifest."""
+    _validate(pairs)
+    if max_shard_bytes < 1:
+        raise ValueError(f"max_shard_bytes must be positive, got {max_shard_bytes}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    root = out.resolve()
+    ordered = pairs.sort_by(SORT_KEYS).combine_chunks()
+    staging = Path(tempfile.mkdtemp(prefix=".publish-", dir=root))
+    try:
+        (staging / DATA).mkdir()
+        shards = _write_shards(ordered, staging, max_shard_bytes)
+        manifest = _manifest(shards, provenance, stats)
+        (staging / CARD).write_text(render_card(manifest), encoding="utf-8")
+        (staging / MANIFEST).write_text(json.dumps(manifest, sort_keys=True, indent=2) + "\n", "utf-8")
+        _commit(staging, root, [s["path"] for s in shards])
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def read_manifest(out: Path) -> dict[str, Any]:
+    """The manifest of a published dataset folder."""
+    path = Path(out) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `actforge build` to publish a dataset there first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _validate(pairs: pa.Table) -> None:
+    """Refuse tables that would publish a broken contract or leak a trajectory across splits."""
+    if not pairs.schema.equals(PAIR_SCHEMA, check_metadata=False):
+        raise ValueError(f"pairs schema differs from PAIR_SCHEMA:\n{pairs.schema}\nexpected:\n{PAIR_SCHEMA}")
+    if pairs.num_rows == 0:
+        raise ValueError("no pairs to publish")
+    unknown = set(pc.unique(pairs["split"]).to_pylist()) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"unknown split values {sorted(map(str, unknown))}; expected {list(SPLITS)}")
+    per_trajectory = pairs.group_by("trajectory_id").aggregate([("split", "count_distinct")])
+    leaked = per_trajectory.filter(pc.greater(per_trajectory["split_count_distinct"], 1))
+    if leaked.num_rows:
+        ids = sorted(leaked["trajectory_id"].to_pylist())
+        raise ValueError(f"{len(ids)} trajectories appear in more than one split, e.g. {ids[:3]}")
+
+
+def _shard_count(table: pa.Table, max_shard_bytes: int) -> int:
+    """Shards needed to keep each under `max_shard_bytes` of Arrow data (Parquet is smaller)."""
+    return max(1, min(table.num_rows, math.ceil(table.nbytes / max_shard_bytes)))
+
+
+def _write_shards(ordered: pa.Table, staging: Path, max_shard_bytes: int) -> list[dict[str, Any]]:
+    """Write each present split as evenly sized zstd shards; return their manifest entries."""
+    shards = []
+    for split in SPLITS:
+        part = ordered.filter(pc.equal(ordered["split"], split))
+        if part.num_rows == 0:
+            continue
+        n = _shard_count(part, max_shard_bytes)
+        bounds = [part.num_rows * i // n for i in range(n + 1)]
+        for i in range(n):
+            rel = f"{DATA}/{split}-{i:05d}-of-{n:05d}.parquet"
+            path = _inside(staging, staging / rel)
+            pq.write_table(part.slice(bounds[i], bounds[i + 1] - bounds[i]), path, compression="zstd")
+            data = path.read_bytes()
+            shards.append(
+                {
+                    "path": rel,
+                    "split": split,
+                    "rows": bounds[i + 1] - bounds[i],
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "bytes": len(data),
+                }
+            )
+    return shards
+
+
+def _manifest(shards: list[dict[str, Any]], provenance: dict[str, Any], stats: dict[str, Any]) -> dict:
+    splits: dict[str, int] = {}
+    for shard in shards:
+        splits[shard["split"]] = splits.get(shard["split"], 0) + shard["rows"]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "shards": shards,
+        "splits": splits,
+        "pairs": sum(splits.values()),
+        "provenance": provenance,
+        "stats": stats,
+    }
+
+
+def _commit(staging: Path, root: Path, shard_paths: list[str]) -> None:
+    """Move staged files into OUT: manifest removed first and written last, stale shards removed."""
+    data = _inside(root, root / DATA)
+    _inside(root, root / MANIFEST).unlink(missing_ok=True)
+    data.mkdir(exist_ok=True)
+    for rel in shard_paths:
+        (staging / rel).replace(_inside(root, root / rel))
+    keep = {Path(rel).name for rel in shard_paths}
+    for old in sorted(data.iterdir()):
+        if SHARD_NAME.match(old.name) and old.name not in keep:
+            _inside(root, old).unlink()
+    (staging / CARD).replace(_inside(root, root / CARD))
+    (staging / MANIFEST).replace(_inside(root, root / MANIFEST))
+
+
+def _inside(root: Path, path: Path) -> Path:
+    """`path` resolved, refusing anything that escapes `root` (e.g. through a symlink)."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise ValueError(f"refusing to write {resolved}: outside {root}")
+    return resolved
+
+
+def _feature(field: pa.Field) -> dict[str, Any]:
+    """One column in the card's `dataset_info.features` YAML, as `datasets` spells it."""
+    name, dtype = field.name, field.type
+    if pa.types.is_list(dtype) and pa.types.is_struct(dtype.value_type):
+        return {"name": name, "list": [_feature(f) for f in dtype.value_type]}
+    if pa.types.is_list(dtype):
+        return {"name": name, "list": str(dtype.value_type)}
+    if pa.types.is_struct(dtype):
+        return {"name": name, "struct": [_feature(f) for f in dtype]}
+    return {"name": name, "dtype": str(dtype)}
+
+
+def _front_matter(manifest: dict[str, Any]) -> str:
+    provenance = manifest["provenance"]
+    sources = provenance.get("sources") or []
+    meta = {
+        "pretty_name": "ACT critique pairs" + (f" ({', '.join(sources)})" if sources else ""),
+        "license": provenance.get("license", "other"),
+        "task_categories": ["text-generation"],
+        "tags": ["agents", "act", "critique"],
+        "configs": [
+            {
+                "config_name": "default",
+                "data_files": [{"split": s, "path": f"{DATA}/{s}-*"} for s in manifest["splits"]],
+            }
+        ],
+        "dataset_info": {"features": [_feature(f) for f in PAIR_SCHEMA]},
+    }
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n"
+
+
+def _bullets(mapping: dict[str, Any], indent: str = "") -> list[str]:
+    """Markdown bullets of a (nested) dict, keys sorted so the card is deterministic."""
+    lines = []
+    for key in sorted(mapping, key=str):
+        value = mapping[key]
+        if isinstance(value, dict):
+            lines.append(f"{indent}- {key}:" + ("" if value else " none"))
+            lines.extend(_bullets(value, indent + "  "))
+        else:
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            lines.append(f"{indent}- {key}: `{text}`")
+    return lines
+
+
+PROMPT_NOTE = '''Each row holds everything a critic prompt needs. For example:
+
+```python
+import random
+
+def critic_prompt(row: dict) -> tuple[str, str]:
+    """Prompt asking which of two actions is better, and the answer (A or B)."""
+    actions = [row["expert_action"], row["alternative_action"]]
+    random.Random(row["pair_id"]).shuffle(actions)  # position must not give the answer away
+    history = "\\n".join(f"Observation: {h['observation']}\\nAction: {h['action']}" for h in row["history"])
+    prompt = (
+        f"Task: {row['instruction']}\\n{history}\\nObservation: {row['observation']}\\n"
+        f"Which action is better?\\nA: {actions[0]}\\nB: {actions[1]}\\nAnswer with A or B."
+    )
+    return prompt, "A" if actions[0] == row["expert_action"] else "B"
+```'''
+
+
+def render_card(manifest: dict[str, Any]) -> str:
+    """The dataset card (README.md) for a manifest: front matter for the Hub, then prose."""
+    provenance = manifest["provenance"]
+    body = [
+        "# ACT critique pairs",
+        "",
+        "Critique pairs for Agentic Critical Training (ACT; Liu et al., 2026, arXiv:2603.08706). Each row",
+        "is one decision point of an expert agent trajectory (instruction, earlier steps, current",
+        "observation) with the expert's action and an alternative action sampled from a base policy.",
+        "A critic learns to tell which of the two actions is better.",
+        "",
+        "## Load",
+        "",
+        "```python",
+        "import datasets",
+        "",
+        'pairs = datasets.load_dataset("<path or repo>")  # a local folder or a Hub repo id',
+        "```",
+        "",
+        "## Columns",
+        "",
+        *[f"- `{f.name}` ({f.type}): {COLUMN_DOCS.get(f.name, '')}" for f in PAIR_SCHEMA],
+        "",
+        "## Splits",
+        "",
+        "| split | rows |",
+        "| --- | ---: |",
+        *[f"| {split} | {rows} |" for split, rows in manifest["splits"].items()],
+        f"| total | {manifest['pairs']} |",
+        "",
+        "Splits are by trajectory: no trajectory appears in two splits.",
+        "",
+        "## Provenance",
+        "",
+        "- sources: " + (", ".join(f"`{s}`" for s in provenance.get("sources") or []) or "none"),
+        *_bullets({k: v for k, v in provenance.items() if k != "sources"}),
+        "",
+        "## Run statistics",
+        "",
+        *(_bullets(manifest["stats"]) or ["- none recorded"]),
+        "",
+        f"Schema version: `{manifest['schema_version']}`.",
+        "",
+        "## Render a critic prompt from one row",
+        "",
+        PROMPT_NOTE,
+        "",
+        "## Citation",
+        "",
+        "```bibtex",
+        CITATION,
+        "```",
+    ]
+    return _front_matter(manifest) + "\n" + "\n".join(body) + "\n"

@@ -1,0 +1,100 @@
+"""Sample K alternatives per state from a policy: one prefill per state, K decodes from it.
+
+Seeds derive from (seed, state_id), so a state's samples do not depend on batch order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from transformers import DynamicCache
+
+from pipelines.filters import FilterConfig, judge
+from pipelines.ids import derive_seed, params_hash, sample_id
+from pipelines.policy import Policy
+from pipelines.prompts import ACTION_PREFIX, PROMPT_VERSION, agent_prompt
+from schemas import Sample, State
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Everything that changes what a policy outputs; its hash keys the "never sample twice" rule."""
+
+    k: int = 4
+    temperature: float = 1.0
+    top_p: float = 0.95
+    max_new_tokens: int = 24
+    max_prompt_tokens: int = 1024
+    seed: int = 0
+    prompt: str = PROMPT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError("k must be at least 1")
+        if self.temperature <= 0:
+            raise ValueError("temperature must be positive (sampling, not greedy)")
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @property
+    def digest(self) -> str:
+        return params_hash(self.as_dict())
+
+
+@torch.no_grad()
+def generate_k(policy: Policy, prompt_ids: list[int], params: SamplingParams, seed: int) -> list[str]:
+    """K sampled continuations of one prompt, sharing a single prefill of its KV cache."""
+    model, tokenizer = policy.model, policy.tokenizer
+    ids = torch.tensor([prompt_ids], dtype=torch.long)
+    cache = DynamicCache(config=model.config)
+    model(input_ids=ids[:, :-1], cache=cache, use_cache=True)
+    cache.batch_repeat_interleave(params.k)
+    batch = ids.repeat(params.k, 1)
+    torch.manual_seed(seed)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    out = model.generate(
+        input_ids=batch,
+        attention_mask=torch.ones_like(batch),
+        cache=cache,
+        do_sample=True,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        max_new_tokens=params.max_new_tokens,
+        stop_strings=["\n"],
+        tokenizer=tokenizer,
+        pad_token_id=pad,
+    )
+    return [tokenizer.decode(row[ids.shape[1] :], skip_special_tokens=True) for row in out]
+
+
+def sample_states(
+    policy: Policy, states: Sequence[State], params: SamplingParams, filters: FilterConfig
+) -> list[Sample]:
+    """K judged samples for each state (every sample kept, whatever its verdict)."""
+    samples = []
+    digest, params_json = params.digest, json.dumps(params.as_dict(), sort_keys=True)
+    for state in states:
+        seed = derive_seed(params.seed, state.state_id, policy.name)
+        prompt = agent_prompt(state, policy.tokenizer, params.max_prompt_tokens)
+        outputs = [ACTION_PREFIX + text for text in generate_k(policy, prompt, params, seed)]
+        for index, (raw, verdict) in enumerate(zip(outputs, judge(outputs, state, filters), strict=True)):
+            samples.append(
+                Sample(
+                    sample_id=sample_id(state.state_id, policy.name, digest, index),
+                    state_id=state.state_id,
+                    policy=policy.name,
+                    params_hash=digest,
+                    params=params_json,
+                    seed=seed,
+                    sample_index=index,
+                    raw_output=raw,
+                    action=verdict.action,
+                    verdict=verdict.verdict,
+                    reason=verdict.reason,
+                )
+            )
+    return samples
