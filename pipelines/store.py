@@ -147,7 +147,7 @@ class Store:
         cur = self.con.cursor()
         try:
             cur.register("wanted", wanted)
-            table = cur.execute(
+            table = cur.sql(
                 "SELECT s.* FROM samples s JOIN wanted USING (state_id) ORDER BY sample_id"
             ).to_arrow_table()
         finally:
@@ -160,7 +160,7 @@ class Store:
         cur = self.con.cursor()
         try:
             cur.register("wanted", wanted)
-            table = cur.execute(
+            table = cur.sql(
                 "SELECT p.* FROM pairs p JOIN wanted USING (trajectory_id) "
                 "ORDER BY trajectory_id, step_index, pair_id"
             ).to_arrow_table()
@@ -170,46 +170,27 @@ class Store:
 
     def counts(self, trajectory_ids: Iterable[str], sources: Iterable[str]) -> dict[str, Any]:
         """What a dataset holds: trajectories, states, samples by verdict, pairs by split, quarantine."""
-        wanted = pa.table({"trajectory_id": pa.array(sorted(set(trajectory_ids)), pa.string())})
-        srcs = pa.table({"source": pa.array(sorted(set(sources)), pa.string())})
-        tables = {"wanted": wanted, "srcs": srcs}
+        tables = {
+            "wanted": pa.table({"trajectory_id": pa.array(sorted(set(trajectory_ids)), pa.string())}),
+            "srcs": pa.table({"source": pa.array(sorted(set(sources)), pa.string())}),
+        }
         states = "SELECT state_id FROM states JOIN wanted USING (trajectory_id)"
-        samples = dict(
-            self._query(
-                f"SELECT reason, count(*) FROM samples WHERE state_id IN ({states}) GROUP BY reason ORDER BY reason",
-                [],
-                tables,
-            )
-        )
-        verdicts = dict(
-            self._query(
-                f"SELECT verdict, count(*) FROM samples WHERE state_id IN ({states}) "
-                "GROUP BY verdict ORDER BY verdict",
-                [],
-                tables,
-            )
-        )
-        pairs = dict(
-            self._query(
-                "SELECT split, count(*) FROM pairs JOIN wanted USING (trajectory_id) GROUP BY split ORDER BY split",
-                [],
-                tables,
-            )
-        )
-        quarantined = dict(
-            self._query(
-                "SELECT reason, count(*) FROM quarantine JOIN srcs USING (source) GROUP BY reason ORDER BY reason",
-                [],
-                tables,
-            )
-        )
+        samples = f"samples WHERE state_id IN ({states})"
+
+        def grouped(column: str, rows: str) -> dict[str, int]:
+            sql = f"SELECT {column}, count(*) FROM {rows} GROUP BY {column} ORDER BY {column}"
+            return {key: int(n) for key, n in self._query(sql, [], tables)}
+
+        verdicts = grouped("verdict", samples)
+        pairs = grouped("split", "pairs JOIN wanted USING (trajectory_id)")
+        quarantined = grouped("reason", "quarantine JOIN srcs USING (source)")
         (n_states,) = self._query(f"SELECT count(*) FROM ({states})", [], tables)[0]
         return {
-            "trajectories": wanted.num_rows,
+            "trajectories": tables["wanted"].num_rows,
             "states": int(n_states),
             "samples": sum(verdicts.values()),
             "samples_by_verdict": verdicts,
-            "samples_by_reason": samples,
+            "samples_by_reason": grouped("reason", samples),
             "pairs": sum(pairs.values()),
             "pairs_by_split": pairs,
             "quarantined": sum(quarantined.values()),
