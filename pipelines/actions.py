@@ -14,28 +14,29 @@ _ARTICLES = re.compile(r"\b(?:a|an|the)\b")
 _PUNCT = re.compile(r"[^\w\s]")
 _SPACES = re.compile(r"\s+")
 
-# Verb aliases per environment: the left side is rewritten to the right before comparison.
+# Aliases per environment: regex rewrites applied in order to the lower-cased text without
+# punctuation or articles. ScienceWorld's entries are forms its own parser accepts as the same action.
 ALIASES: dict[str, tuple[tuple[str, str], ...]] = {
     "scienceworld": (
-        ("examine", "look at"),
-        ("inspect", "look at"),
-        ("take", "pick up"),
-        ("get", "pick up"),
-        ("grab", "pick up"),
-        ("walk to", "go to"),
-        ("drop", "put down"),
+        (r"^examine ", "look at "),
+        (r"^(?:take|get) ", "pick up "),
+        (r"^walk to ", "go to "),
+        (r"^go (?!to )", "go to "),
+        (r"^teleport (?!to )", "teleport to "),
+        (r"^focus (?!on )", "focus on "),
+        (r"^drop ", "put down "),
+        (r"^look$", "look around"),
+        (r"^(?:put|move) (?!down )(.+?) (?:in|into|on|to) ", r"move \1 to "),
+        (r"^pour (.+?) into ", r"pour \1 in "),
     ),
     "alfworld": (
-        ("pick up", "take"),
-        ("grab", "take"),
-        ("walk to", "go to"),
-        ("move to", "go to"),
-        ("look at", "examine"),
-        ("inspect", "examine"),
-        ("place", "put"),
+        (r"^(?:pick up|grab) ", "take "),
+        (r"^(?:walk|move) to ", "go to "),
+        (r"^(?:look at|inspect) ", "examine "),
+        (r"^place ", "put "),
     ),
-    "webshop": (("buy", "click[buy now]"),),
 }
+_COMPILED = {env: tuple((re.compile(p), r) for p, r in rules) for env, rules in ALIASES.items()}
 
 
 def parse_action(text: str) -> str | None:
@@ -66,8 +67,6 @@ def normalise(action: str, environment: str = "generic") -> str:
         # WebShop actions are search[...] / click[...]: brackets carry meaning.
         return _SPACES.sub(" ", _ARTICLES.sub(" ", text)).strip()
     text = _SPACES.sub(" ", _ARTICLES.sub(" ", _PUNCT.sub(" ", text))).strip()
-    for alias, canonical in ALIASES.get(environment, ()):
-        if text == alias or text.startswith(alias + " "):
-            text = canonical + text[len(alias) :]
-            break
+    for pattern, replacement in _COMPILED.get(environment, ()):
+        text = pattern.sub(replacement, text)
     return text

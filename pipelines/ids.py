@@ -29,6 +29,16 @@ def trajectory_id(task: str, environment: str, instruction: str, steps: Sequence
     return content_hash("trajectory", [environment, task, instruction, _steps(steps)])
 
 
+def episode_id(environment: str, task: str, episode: dict[str, Any]) -> str:
+    """Id of a live-environment episode by what defines it (task, variation, settings).
+
+    A live engine's text can vary between runs (ScienceWorld lists room contents in another order,
+    or picks another gold path), so hashing its output would make every re-collection look new;
+    the first collected version of an episode is kept in the store and reused.
+    """
+    return content_hash("episode", [environment, task, episode])
+
+
 def state_id(trajectory: str, step_index: int) -> str:
     return content_hash("state", [trajectory, step_index])
 

@@ -22,14 +22,18 @@ from schemas import State
 
 
 def record(store: Store, collected: Collected) -> tuple[list[State], dict[str, int]]:
-    """Store what the sources yielded; returns every state of the collected trajectories."""
-    states = states_of(collected.trajectories)
+    """Store what the sources yielded; returns every state of the collected trajectories.
+
+    States are built from the stored trajectories, not the fresh ones: where a live engine's text
+    changed since the first collection, the stored version stays the truth, so reruns match.
+    """
     with store.transaction():
         added = {
             "trajectories_added": store.add_trajectories(collected.trajectories),
             "quarantined_added": store.add_quarantine(collected.quarantined),
-            "states_added": store.add_states(states),
         }
+    states = states_of(store.trajectories(t.trajectory_id for t in collected.trajectories))
+    added["states_added"] = store.add_states(states)
     return states, added
 
 

@@ -27,6 +27,7 @@ from schemas import (
     State,
     Trajectory,
     to_arrow,
+    trajectories_from_arrow,
 )
 
 TABLES: dict[str, tuple[pa.Schema, str]] = {
@@ -141,6 +142,19 @@ class Store:
             {"wanted": wanted},
         )
         return {r[0] for r in rows}
+
+    def trajectories(self, trajectory_ids: Iterable[str]) -> list[Trajectory]:
+        """Stored trajectories by id, in id order: the first collected version of each wins."""
+        wanted = pa.table({"trajectory_id": pa.array(sorted(set(trajectory_ids)), pa.string())})
+        cur = self.con.cursor()
+        try:
+            cur.register("wanted", wanted)
+            table = cur.sql(
+                "SELECT t.* FROM trajectories t JOIN wanted USING (trajectory_id) ORDER BY trajectory_id"
+            ).to_arrow_table()
+        finally:
+            cur.close()
+        return trajectories_from_arrow(table.select(TRAJECTORY_SCHEMA.names).cast(TRAJECTORY_SCHEMA))
 
     def samples_for(self, state_ids: Iterable[str]) -> list[Sample]:
         wanted = pa.table({"state_id": pa.array(list(state_ids), pa.string())})

@@ -11,6 +11,7 @@ from schemas.arrow import (
     STATE_SCHEMA,
     TRAJECTORY_SCHEMA,
     to_arrow,
+    trajectories_from_arrow,
 )
 from schemas.records import (
     SPLITS,
@@ -39,4 +40,5 @@ __all__ = [
     "Step",
     "Trajectory",
     "to_arrow",
+    "trajectories_from_arrow",
 ]

@@ -110,3 +110,17 @@ def _row(record: Any, schema: pa.Schema) -> dict[str, Any]:
 def to_arrow(records: Iterable[Any], schema: pa.Schema) -> pa.Table:
     """Turn records (dataclasses of `schemas.records`) into an Arrow table of `schema`."""
     return pa.Table.from_pylist([_row(r, schema) for r in records], schema=schema)
+
+
+def trajectories_from_arrow(table: pa.Table) -> list[Any]:
+    """Trajectory records from a TRAJECTORY_SCHEMA table (the store's rows)."""
+    from schemas.records import Step, Trajectory
+
+    records = []
+    for row in table.to_pylist():
+        steps = tuple(
+            Step(s["observation"], s["action"], None if s["admissible"] is None else tuple(s["admissible"]))
+            for s in row.pop("steps")
+        )
+        records.append(Trajectory(steps=steps, **row))
+    return records

@@ -103,6 +103,11 @@ def test_parse_action(text: str, action: str | None) -> None:
     [
         ("Examine the desk 1", "look at desk 1", "scienceworld"),
         ("Walk to kitchen", "go to kitchen", "scienceworld"),
+        ("go kitchen", "go to kitchen", "scienceworld"),
+        ("focus orange", "focus on orange", "scienceworld"),
+        ("put the apple in the red box", "move apple to red box", "scienceworld"),
+        ("drop apple", "put down apple", "scienceworld"),
+        ("look", "look around", "scienceworld"),
         ("pick up mug 1 from countertop 1", "take mug 1 from countertop 1", "alfworld"),
         ("click[Buy Now]", "click[buy now]", "webshop"),
     ],
@@ -114,3 +119,8 @@ def test_normalise_aliases(a: str, b: str, env: str) -> None:
 def test_normalise_keeps_distinct_actions_distinct() -> None:
     assert normalise("go to kitchen", "scienceworld") != normalise("go to hallway", "scienceworld")
     assert normalise("search[tea]", "webshop") != normalise("click[tea]", "webshop")
+    # "look at X" must not become "look around at X", nor "put down X" a move.
+    assert normalise("look at desk", "scienceworld") == "look at desk"
+    assert normalise("put down apple", "scienceworld") == "put down apple"
+    # Verbs the engine rejects are not aliases of verbs it accepts.
+    assert normalise("grab apple", "scienceworld") != normalise("pick up apple", "scienceworld")

@@ -31,6 +31,7 @@ CORPUS = [
     "Task: Your task is to find a non-living thing.",
     "Action: go to workshop",
     "wait1",
+    "Observation: the door is open.\nAction: go to hallway\n",
 ] * 20
 
 
@@ -40,9 +41,9 @@ def make_tiny_model(folder: Path, seed: int = 0) -> Path:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
+    # Only the corpus's own characters: every token decodes to printable text, so a random model
+    # still emits action-like strings that the filters can accept or reject on their merits.
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials)
     tok.train_from_iterator(CORPUS, trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token="<|im_start|>"

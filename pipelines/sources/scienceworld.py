@@ -1,0 +1,230 @@
+"""Live expert trajectories: the ScienceWorld engine's own gold paths, replayed and kept only if they win.
+
+Spec: `scienceworld:TASKS[@VARIATIONS]`
+  TASKS       comma-separated engine task names, or `all`.
+  VARIATIONS  comma-separated items: `N`, `N-M` (absolute variation ids, inclusive), or `train:N`,
+              `dev:N`, `test:N` (the first N variations of that engine split). Default `train:1`.
+
+Gold paths are replayed with the raw server step (10-50 ms) rather than `env.step`, which recomputes
+the valid actions, look and inventory on every call (0.25-0.8 s). A gold path is stored only when its
+replay reaches score 100: some paths change between loads, so the engine's word alone is not enough.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from py4j.protocol import Py4JError
+from scienceworld import ScienceWorldEnv
+from scienceworld.constants import ID2TASK
+from tqdm import tqdm
+
+from pipelines.ids import episode_id
+from pipelines.sources import Collected, quarantine
+from schemas import Quarantined, Step, Trajectory
+
+PREFIX = "scienceworld:"
+ENVIRONMENT = "scienceworld"
+SIMPLIFICATION = "easy"  # the setting ETO and AgentGym used
+DEFAULT_VARIATIONS = "train:1"
+TASK_NAMES: tuple[str, ...] = tuple(ID2TASK.values())
+# Engine split name -> dataset split.
+SPLIT_NAMES: dict[str, str] = {"train": "train", "dev": "validation", "test": "test"}
+
+
+@dataclass(frozen=True)
+class IdRange:
+    """Absolute variation ids `first`..`last`, inclusive."""
+
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class SplitHead:
+    """The first `count` variations of an engine split (`train`, `dev` or `test`)."""
+
+    split: str
+    count: int
+
+
+Selector = IdRange | SplitHead
+
+
+@dataclass(frozen=True)
+class Request:
+    """A parsed spec: which tasks, and which of each task's variations."""
+
+    tasks: tuple[str, ...]
+    selectors: tuple[Selector, ...]
+
+
+def parse_spec(spec: str) -> Request:
+    """Parse `scienceworld:TASKS[@VARIATIONS]`; a bad spec is a user error, so it raises ValueError."""
+    if not spec.startswith(PREFIX):
+        raise ValueError(f"not a ScienceWorld spec (expected {PREFIX}TASKS[@VARIATIONS]): {spec!r}")
+    tasks_text, _, variations_text = spec[len(PREFIX) :].partition("@")
+    return Request(_parse_tasks(tasks_text), _parse_selectors(variations_text or DEFAULT_VARIATIONS))
+
+
+def _parse_tasks(text: str) -> tuple[str, ...]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise ValueError(f"no ScienceWorld task named; valid names: all, {', '.join(TASK_NAMES)}")
+    if "all" in names:
+        return TASK_NAMES
+    unknown = [name for name in names if name not in TASK_NAMES]
+    if unknown:
+        raise ValueError(f"unknown ScienceWorld task(s) {unknown}; valid names: all, {', '.join(TASK_NAMES)}")
+    return tuple(dict.fromkeys(names))
+
+
+def _parse_selectors(text: str) -> tuple[Selector, ...]:
+    return tuple(_parse_selector(item.strip()) for item in text.split(","))
+
+
+def _parse_selector(item: str) -> Selector:
+    split, colon, count = item.partition(":")
+    if colon:
+        if split not in SPLIT_NAMES:
+            raise ValueError(f"unknown split {split!r} in {item!r}; use train, dev or test")
+        return SplitHead(split, _positive(count, item))
+    first, dash, last = item.partition("-")
+    if not dash:
+        return IdRange(_id(item, item), _id(item, item))
+    selector = IdRange(_id(first, item), _id(last, item))
+    if selector.last < selector.first:
+        raise ValueError(f"empty variation range {item!r}")
+    return selector
+
+
+def _id(text: str, item: str) -> int:
+    if not text.strip().isdigit():
+        raise ValueError(f"malformed variation item {item!r}: expected N, N-M or train:N/dev:N/test:N")
+    return int(text)
+
+
+def _positive(text: str, item: str) -> int:
+    count = _id(text, item)
+    if count == 0:
+        raise ValueError(f"split selector {item!r} asks for no variations")
+    return count
+
+
+def variation_ids(selectors: Sequence[Selector], splits: Mapping[str, Sequence[int]]) -> list[int]:
+    """The variation ids the selectors name for one task, in spec order, each once."""
+    ids: list[int] = []
+    for selector in selectors:
+        if isinstance(selector, SplitHead):
+            ids.extend(splits[selector.split][: selector.count])
+        else:
+            ids.extend(range(selector.first, selector.last + 1))
+    return list(dict.fromkeys(ids))
+
+
+def split_of(variation: int, splits: Mapping[str, Sequence[int]]) -> str | None:
+    """Dataset split of a variation by the engine's own lists; None when no list holds it."""
+    for engine_split, members in splits.items():
+        if variation in members:
+            return SPLIT_NAMES[engine_split]
+    return None
+
+
+def collect_scienceworld(spec: str, progress: bool = True) -> Collected:
+    """Replay the gold path of every requested (task, variation) in one JVM; keep the winning ones."""
+    request = parse_spec(spec)
+    collected = Collected()
+    env = ScienceWorldEnv()
+    try:
+        units: list[tuple[str, int, Mapping[str, Sequence[int]]]] = []
+        for task in request.tasks:
+            splits = _task_splits(env, spec, task)
+            if isinstance(splits, Quarantined):
+                collected.quarantined.append(splits)
+            else:
+                units.extend((task, v, splits) for v in variation_ids(request.selectors, splits))
+        bar = tqdm(units, desc="scienceworld", unit="variation", disable=not progress)
+        for task, variation, splits in bar:
+            record = _collect_unit(env, spec, task, variation, split_of(variation, splits))
+            if isinstance(record, Trajectory):
+                collected.trajectories.append(record)
+            else:
+                collected.quarantined.append(record)
+            bar.set_postfix(kept=len(collected.trajectories), quarantined=len(collected.quarantined))
+    finally:
+        env.close()
+    return collected
+
+
+def _task_splits(env: ScienceWorldEnv, spec: str, task: str) -> dict[str, tuple[int, ...]] | Quarantined:
+    """The engine's train/dev/test variation lists, which it serves only for the loaded task.
+
+    Their union is every valid variation id; the engine itself loads an out-of-range id silently
+    (as task "unknown"), so these lists are also what rejects such ids.
+    """
+    try:
+        env.load(task, 0, SIMPLIFICATION)
+        return {
+            "train": tuple(env.get_variations_train()),
+            "dev": tuple(env.get_variations_dev()),
+            "test": tuple(env.get_variations_test()),
+        }
+    except Py4JError as exc:
+        return quarantine(spec, task, "engine_error", _describe(exc), json.dumps({"task": task}))
+
+
+def _collect_unit(
+    env: ScienceWorldEnv, spec: str, task: str, variation: int, split: str | None
+) -> Trajectory | Quarantined:
+    position = f"{task}@{variation}"
+    if split is None:
+        detail = f"variation {variation} is in none of the engine's split lists for {task}"
+        return quarantine(spec, position, "no_such_variation", detail, _raw(task, variation))
+    gold: list[str] = []
+    try:
+        env.load(task, variation, SIMPLIFICATION, generateGoldPath=True)
+        instruction = env.get_task_description()
+        gold = env.get_gold_action_sequence()
+        steps, final_observation, score = _replay(env, gold)
+    except Py4JError as exc:
+        return quarantine(spec, position, "engine_error", _describe(exc), _raw(task, variation, gold))
+    if score != 100:
+        detail = f"gold path of {len(gold)} actions ended at score {score}, not 100"
+        return quarantine(spec, position, "replay_failed", detail, _raw(task, variation, gold))
+    episode = {"variation": variation, "simplification": SIMPLIFICATION}
+    return Trajectory(
+        trajectory_id=episode_id(ENVIRONMENT, task, episode),
+        source=spec,
+        task=task,
+        environment=ENVIRONMENT,
+        split=split,
+        instruction=instruction,
+        steps=steps,
+        final_observation=final_observation,
+        success=True,
+        reward=score / 100,
+    )
+
+
+def _replay(env: ScienceWorldEnv, actions: Sequence[str]) -> tuple[tuple[Step, ...], str, int]:
+    """Reset as `env.reset` does (its first observation is `look around`) and replay via the raw step.
+
+    Returns the steps (observation before each action), the last observation and the 0-100 score.
+    """
+    env.server.reset()
+    observation = env.server.step("look around")
+    steps: list[Step] = []
+    for action in actions:
+        steps.append(Step(observation=observation, action=action))
+        observation = env.server.step(action)
+    return tuple(steps), observation, int(round(100 * env.server.getScore()))
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _raw(task: str, variation: int, gold: Sequence[str] = ()) -> str:
+    return json.dumps({"task": task, "variation": variation, "gold": list(gold)}, ensure_ascii=False)
