@@ -37,14 +37,7 @@ TRAJECTORIES = {"t0": ("train", 6), "t1": ("train", 7), "t2": ("train", 7), "t3"
 TRAJECTORIES |= {"t4": ("test", 3), "t5": ("test", 2)}
 
 
-@pytest.fixture(autouse=True)
-def _hf_offline(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep `datasets` off the network and out of the user's cache."""
-    home = tmp_path_factory.mktemp("hf")
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", home / "datasets")
+pytestmark = pytest.mark.usefixtures("hf_offline")
 
 
 def make_pairs(trajectories: dict[str, tuple[str, int]] = TRAJECTORIES) -> pa.Table:

@@ -1,0 +1,91 @@
+"""The `build` flow end to end under Prefect's test harness, on real files and a real tiny model.
+
+The files mix good and malformed ETO, AgentGym, messages and native records: every good
+trajectory is built, every bad record is quarantined with a reason that `actforge stats` shows,
+and a second identical build adds nothing and calls no policy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+
+from flows.cli import main
+from pipelines.actions import normalise
+from pipelines.sources import collect
+
+MIXED = Path(__file__).resolve().parent.parent / "data" / "examples" / "mixed"
+
+pytestmark = pytest.mark.usefixtures("prefect_harness", "hf_offline")
+
+
+def _build(out: Path, tiny_model_dir: Path) -> dict:
+    from flows.build import build
+
+    return build(sources=[str(MIXED)], out=str(out), policy=str(tiny_model_dir), k=3, seed=7)
+
+
+def test_build_mixed_files_end_to_end(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    expected = collect(str(MIXED), progress=False)
+    first = _build(out, tiny_model_dir)
+
+    stats = first["stats"]
+    assert stats["trajectories"] == len(expected.trajectories) == 10
+    assert stats["quarantined"] == len(expected.quarantined) == 25
+    assert set(stats["quarantined_by_reason"]) == {
+        "invalid_json", "missing_field", "wrong_type", "no_action", "undecodable_bytes", "turn_order",
+        "unknown_role", "unknown_format",
+    }  # fmt: skip
+    n_states = sum(len(t.steps) for t in expected.trajectories)
+    assert stats["states"] == n_states
+    assert first["run"]["policy_calls"] == n_states
+    assert stats["samples"] == first["run"]["samples_added"] == 3 * n_states
+    assert stats["pairs"] == first["run"]["pairs_added"] > 0
+
+    loaded = datasets.load_dataset(str(out))
+    rows = [row for split in loaded.values() for row in split]
+    assert len(rows) == stats["pairs"]
+    assert len({r["pair_id"] for r in rows}) == len(rows)
+    assert all(
+        normalise(r["alternative_action"], r["environment"])
+        != normalise(r["expert_action"], r["environment"])
+        for r in rows
+    )
+    by_trajectory: dict[str, set[str]] = {}
+    for split, table in loaded.items():
+        for r in table:
+            by_trajectory.setdefault(r["trajectory_id"], set()).add(split)
+    assert all(len(splits) == 1 for splits in by_trajectory.values())
+    shard_bytes = {p.name: p.read_bytes() for p in (out / "data").iterdir()}
+
+    second = _build(out, tiny_model_dir)
+    assert second["run"] == {
+        "trajectories_added": 0, "quarantined_added": 0, "states_added": 0, "samples_added": 0,
+        "pairs_added": 0, "policy_calls": 0, "quarantined": 25,
+    }  # fmt: skip
+    assert second["stats"] == stats
+    assert {p.name: p.read_bytes() for p in (out / "data").iterdir()} == shard_bytes
+
+    assert main(["stats", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert {k: printed[k] for k in ("trajectories", "states", "samples", "pairs", "quarantined")} == {
+        "trajectories": 10, "states": n_states, "samples": 3 * n_states, "pairs": stats["pairs"],
+        "quarantined": 25,
+    }  # fmt: skip
+    assert main(["stats", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "quarantined reason: undecodable_bytes" in table
+    assert "quarantined reason: turn_order" in table
+
+
+def test_cli_reports_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["stats", str(tmp_path / "missing")]) == 2
+    assert "actforge build" in capsys.readouterr().err
+    assert main(["build", "--source", "scienceworld:no-such-task", "--out", str(tmp_path / "o")]) == 2
+    assert "no-such-task" in capsys.readouterr().err
