@@ -102,6 +102,11 @@ def _system(shot: FewShot) -> str:
     )
 
 
+def agent_messages(state: State, window: int) -> list[dict[str, str]]:
+    """Chat messages of the agent prompt with the last `window` history steps (no "Action:" prefill)."""
+    return _turns(state, window, few_shot_for(state.environment))
+
+
 def _turns(state: State, window: int, shot: FewShot) -> list[dict[str, str]]:
     messages = [
         {"role": "system", "content": _system(shot)},

@@ -22,11 +22,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
-from schemas import PAIR_SCHEMA, SCHEMA_VERSION, SPLITS
+from pipelines.critic import act_table
+from schemas import ACT_SCHEMA, PAIR_SCHEMA, SCHEMA_VERSION, SPLITS
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
-DATA = "data"
+DEFAULT, ACT = "default", "act"
+# Config -> folder: raw pairs under data/ (the Hub's default), TRL-ready critic examples under act/.
+FOLDERS = {DEFAULT: "data", ACT: "act"}
+SCHEMAS = {DEFAULT: PAIR_SCHEMA, ACT: ACT_SCHEMA}
 SORT_KEYS = [("trajectory_id", "ascending"), ("step_index", "ascending"), ("pair_id", "ascending")]
 SHARD_NAME = re.compile(rf"^(?:{'|'.join(map(re.escape, SPLITS))})-\d{{5}}-of-\d{{5}}\.parquet$")
 
@@ -64,7 +68,7 @@ def publish(
     stats: dict[str, Any],
     max_shard_bytes: int = 64 * 2**20,
 ) -> dict[str, Any]:
-    """Write `pairs` to OUT in Hugging Face layout and return the manifest."""
+    """Write `pairs` (config `default`) and their critic examples (config `act`) to OUT."""
     _validate(pairs)
     if max_shard_bytes < 1:
         raise ValueError(f"max_shard_bytes must be positive, got {max_shard_bytes}")
@@ -72,10 +76,13 @@ def publish(
     out.mkdir(parents=True, exist_ok=True)
     root = out.resolve()
     ordered = pairs.sort_by(SORT_KEYS).combine_chunks()
+    tables = {DEFAULT: ordered, ACT: act_table(ordered, provenance.get("seed", 0))}
     staging = Path(tempfile.mkdtemp(prefix=".publish-", dir=root))
     try:
-        (staging / DATA).mkdir()
-        shards = _write_shards(ordered, staging, max_shard_bytes)
+        shards = []
+        for config, table in tables.items():
+            (staging / FOLDERS[config]).mkdir()
+            shards += _write_shards(config, table, staging, max_shard_bytes)
         manifest = _manifest(shards, provenance, stats)
         (staging / CARD).write_text(render_card(manifest), encoding="utf-8")
         (staging / MANIFEST).write_text(json.dumps(manifest, sort_keys=True, indent=2) + "\n", "utf-8")
@@ -114,7 +121,9 @@ def _shard_count(table: pa.Table, max_shard_bytes: int) -> int:
     return max(1, min(table.num_rows, math.ceil(table.nbytes / max_shard_bytes)))
 
 
-def _write_shards(ordered: pa.Table, staging: Path, max_shard_bytes: int) -> list[dict[str, Any]]:
+def _write_shards(
+    config: str, ordered: pa.Table, staging: Path, max_shard_bytes: int
+) -> list[dict[str, Any]]:
     """Write each present split as evenly sized zstd shards; return their manifest entries."""
     shards = []
     for split in SPLITS:
@@ -124,12 +133,13 @@ def _write_shards(ordered: pa.Table, staging: Path, max_shard_bytes: int) -> lis
         n = _shard_count(part, max_shard_bytes)
         bounds = [part.num_rows * i // n for i in range(n + 1)]
         for i in range(n):
-            rel = f"{DATA}/{split}-{i:05d}-of-{n:05d}.parquet"
+            rel = f"{FOLDERS[config]}/{split}-{i:05d}-of-{n:05d}.parquet"
             path = _inside(staging, staging / rel)
             pq.write_table(part.slice(bounds[i], bounds[i + 1] - bounds[i]), path, compression="zstd")
             data = path.read_bytes()
             shards.append(
                 {
+                    "config": config,
                     "path": rel,
                     "split": split,
                     "rows": bounds[i + 1] - bounds[i],
@@ -143,7 +153,8 @@ def _write_shards(ordered: pa.Table, staging: Path, max_shard_bytes: int) -> lis
 def _manifest(shards: list[dict[str, Any]], provenance: dict[str, Any], stats: dict[str, Any]) -> dict:
     splits: dict[str, int] = {}
     for shard in shards:
-        splits[shard["split"]] = splits.get(shard["split"], 0) + shard["rows"]
+        if shard["config"] == DEFAULT:
+            splits[shard["split"]] = splits.get(shard["split"], 0) + shard["rows"]
     return {
         "schema_version": SCHEMA_VERSION,
         "shards": shards,
@@ -156,15 +167,16 @@ def _manifest(shards: list[dict[str, Any]], provenance: dict[str, Any], stats: d
 
 def _commit(staging: Path, root: Path, shard_paths: list[str]) -> None:
     """Move staged files into OUT: manifest removed first and written last, stale shards removed."""
-    data = _inside(root, root / DATA)
     _inside(root, root / MANIFEST).unlink(missing_ok=True)
-    data.mkdir(exist_ok=True)
+    for folder in FOLDERS.values():
+        _inside(root, root / folder).mkdir(exist_ok=True)
     for rel in shard_paths:
         (staging / rel).replace(_inside(root, root / rel))
-    keep = {Path(rel).name for rel in shard_paths}
-    for old in sorted(data.iterdir()):
-        if SHARD_NAME.match(old.name) and old.name not in keep:
-            _inside(root, old).unlink()
+    keep = set(shard_paths)
+    for folder in FOLDERS.values():
+        for old in sorted(_inside(root, root / folder).iterdir()):
+            if SHARD_NAME.match(old.name) and f"{folder}/{old.name}" not in keep:
+                _inside(root, old).unlink()
     (staging / CARD).replace(_inside(root, root / CARD))
     (staging / MANIFEST).replace(_inside(root, root / MANIFEST))
 
@@ -199,11 +211,14 @@ def _front_matter(manifest: dict[str, Any]) -> str:
         "tags": ["agents", "act", "critique"],
         "configs": [
             {
-                "config_name": "default",
-                "data_files": [{"split": s, "path": f"{DATA}/{s}-*"} for s in manifest["splits"]],
+                "config_name": config,
+                "data_files": [{"split": s, "path": f"{folder}/{s}-*"} for s in manifest["splits"]],
             }
+            for config, folder in FOLDERS.items()
         ],
-        "dataset_info": {"features": [_feature(f) for f in PAIR_SCHEMA]},
+        "dataset_info": [
+            {"config_name": config, "features": [_feature(f) for f in SCHEMAS[config]]} for config in FOLDERS
+        ],
     }
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n"
 
@@ -222,22 +237,17 @@ def _bullets(mapping: dict[str, Any], indent: str = "") -> list[str]:
     return lines
 
 
-PROMPT_NOTE = '''Each row holds everything a critic prompt needs. For example:
+PROMPT_NOTE = """Each row of the default config is self-contained: one row is enough to render a
+critic prompt. The `act` config holds that prompt ready for TRL: a conversational `prompt` (system
+and user messages showing the state, then "Action 1" and "Action 2") and `expert_slot` (1 or 2), the
+slot of the expert's action, fixed by a seeded hash of `pair_id` (about half the rows put the expert
+first). The model is asked to think and answer `<answer>1</answer>` or `<answer>2</answer>`.
 
 ```python
-import random
-
-def critic_prompt(row: dict) -> tuple[str, str]:
-    """Prompt asking which of two actions is better, and the answer (A or B)."""
-    actions = [row["expert_action"], row["alternative_action"]]
-    random.Random(row["pair_id"]).shuffle(actions)  # position must not give the answer away
-    history = "\\n".join(f"Observation: {h['observation']}\\nAction: {h['action']}" for h in row["history"])
-    prompt = (
-        f"Task: {row['instruction']}\\n{history}\\nObservation: {row['observation']}\\n"
-        f"Which action is better?\\nA: {actions[0]}\\nB: {actions[1]}\\nAnswer with A or B."
-    )
-    return prompt, "A" if actions[0] == row["expert_action"] else "B"
-```'''
+import datasets
+act = datasets.load_dataset("<path or repo>", "act")   # feeds trl.GRPOTrainer directly
+# reward: 1.0 when the completion's single <answer> names row["expert_slot"], else 0.0
+```"""
 
 
 def render_card(manifest: dict[str, Any]) -> str:
@@ -283,7 +293,7 @@ def render_card(manifest: dict[str, Any]) -> str:
         "",
         f"Schema version: `{manifest['schema_version']}`.",
         "",
-        "## Render a critic prompt from one row",
+        "## Critic prompts: the `act` config",
         "",
         PROMPT_NOTE,
         "",

@@ -5,11 +5,13 @@ can tell which contract a file follows.
 """
 
 from schemas.arrow import (
+    ACT_SCHEMA,
     PAIR_SCHEMA,
     QUARANTINE_SCHEMA,
     SAMPLE_SCHEMA,
     STATE_SCHEMA,
     TRAJECTORY_SCHEMA,
+    state_from_row,
     to_arrow,
     trajectories_from_arrow,
 )
@@ -26,6 +28,7 @@ from schemas.records import (
 SCHEMA_VERSION = "1.0"
 
 __all__ = [
+    "ACT_SCHEMA",
     "PAIR_SCHEMA",
     "QUARANTINE_SCHEMA",
     "SAMPLE_SCHEMA",
@@ -39,6 +42,7 @@ __all__ = [
     "State",
     "Step",
     "Trajectory",
+    "state_from_row",
     "to_arrow",
     "trajectories_from_arrow",
 ]

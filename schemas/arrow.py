@@ -97,6 +97,23 @@ PAIR_SCHEMA = pa.schema(
     ]
 )
 
+MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])
+
+# The TRL-ready "act" config: a conversational critic prompt per pair, and where the expert sits.
+ACT_SCHEMA = pa.schema(
+    [
+        ("pair_id", pa.string()),
+        ("trajectory_id", pa.string()),
+        ("task", pa.string()),
+        ("environment", pa.string()),
+        ("split", pa.string()),
+        ("prompt", pa.list_(MESSAGE_TYPE)),
+        ("expert_slot", pa.int64()),
+        ("expert_action", pa.string()),
+        ("alternative_action", pa.string()),
+    ]
+)
+
 
 def _row(record: Any, schema: pa.Schema) -> dict[str, Any]:
     row = dataclasses.asdict(record)
@@ -124,3 +141,23 @@ def trajectories_from_arrow(table: pa.Table) -> list[Any]:
         )
         records.append(Trajectory(steps=steps, **row))
     return records
+
+
+def state_from_row(row: dict[str, Any]) -> Any:
+    """A State record from one published pair row (or a STATE_SCHEMA row)."""
+    from schemas.records import State, Step
+
+    history = tuple(Step(h["observation"], h["action"]) for h in row["history"])
+    return State(
+        state_id=row["state_id"],
+        trajectory_id=row["trajectory_id"],
+        source=row["source"],
+        task=row["task"],
+        environment=row["environment"],
+        split=row["split"],
+        step_index=row["step_index"],
+        instruction=row["instruction"],
+        history=history,
+        observation=row["observation"],
+        expert_action=row["expert_action"],
+    )

@@ -12,9 +12,10 @@ import pyarrow.compute as pc
 import pytest
 import yaml
 
+from pipelines.critic import expert_slot
 from pipelines.ids import pair_id, sample_id, state_id
 from pipelines.publish import publish, read_manifest
-from schemas import PAIR_SCHEMA, SCHEMA_VERSION, Pair, Step, to_arrow
+from schemas import ACT_SCHEMA, PAIR_SCHEMA, SCHEMA_VERSION, Pair, Step, to_arrow
 
 PROVENANCE = {
     "sources": ["scienceworld"],
@@ -126,16 +127,19 @@ def test_card_front_matter_and_body(tmp_path: Path) -> None:
     meta = front_matter(out)
     assert meta["configs"] == [
         {
-            "config_name": "default",
+            "config_name": config,
             "data_files": [
-                {"split": "train", "path": "data/train-*"},
-                {"split": "validation", "path": "data/validation-*"},
-                {"split": "test", "path": "data/test-*"},
+                {"split": "train", "path": f"{folder}/train-*"},
+                {"split": "validation", "path": f"{folder}/validation-*"},
+                {"split": "test", "path": f"{folder}/test-*"},
             ],
         }
+        for config, folder in (("default", "data"), ("act", "act"))
     ]
-    assert [f["name"] for f in meta["dataset_info"]["features"]] == PAIR_SCHEMA.names
-    history = next(f for f in meta["dataset_info"]["features"] if f["name"] == "history")
+    info = {entry["config_name"]: entry["features"] for entry in meta["dataset_info"]}
+    assert [f["name"] for f in info["default"]] == PAIR_SCHEMA.names
+    assert [f["name"] for f in info["act"]] == ACT_SCHEMA.names
+    history = next(f for f in info["default"] if f["name"] == "history")
     assert history["list"] == [
         {"name": "observation", "dtype": "string"},
         {"name": "action", "dtype": "string"},
@@ -159,7 +163,7 @@ def test_card_front_matter_and_body(tmp_path: Path) -> None:
         "equal_to_expert: `4`",
         "bad_json: `1`",
         f"Schema version: `{SCHEMA_VERSION}`",
-        "def critic_prompt",
+        'load_dataset("<path or repo>", "act")',
     ):
         assert needle in text, needle
     assert str(tmp_path) not in text
@@ -175,13 +179,14 @@ def test_tiny_shards_split_each_split(tmp_path: Path) -> None:
     out = tmp_path / "ds"
     manifest = publish(make_pairs(), out, PROVENANCE, STATS, max_shard_bytes=1_000)
 
-    counts: dict[str, int] = {}
+    counts: dict[tuple[str, str], int] = {}
     for shard in manifest["shards"]:
-        counts[shard["split"]] = counts.get(shard["split"], 0) + 1
-    assert all(n > 1 for n in counts.values()), counts
-    for split, n in counts.items():
+        key = (shard["path"].split("/")[0], shard["split"])
+        counts[key] = counts.get(key, 0) + 1
+    assert len(counts) == 6 and all(n > 1 for n in counts.values()), counts
+    for (folder, split), n in counts.items():
         expected = [f"{split}-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
-        assert sorted(p.name for p in (out / "data").glob(f"{split}-*")) == expected
+        assert sorted(p.name for p in (out / folder).glob(f"{split}-*")) == expected
     loaded = datasets.load_dataset(str(out))
     assert {s: len(loaded[s]) for s in loaded} == {"train": 20, "validation": 5, "test": 5}
     table = make_pairs()
@@ -222,9 +227,9 @@ def test_smaller_republish_removes_stale_shards(tmp_path: Path) -> None:
         "validation-00000-of-00001.parquet",
     ]
     assert [s["path"] for s in manifest["shards"]] == [
-        "data/train-00000-of-00001.parquet",
-        "data/validation-00000-of-00001.parquet",
-        "data/test-00000-of-00001.parquet",
+        f"{folder}/{split}-00000-of-00001.parquet"
+        for folder in ("data", "act")
+        for split in ("train", "validation", "test")
     ]
     loaded = datasets.load_dataset(str(out))
     assert {s: len(loaded[s]) for s in loaded} == {"train": 2, "validation": 1, "test": 1}
@@ -278,6 +283,25 @@ def test_data_folder_escaping_out_is_refused(tmp_path: Path) -> None:
         publish(make_pairs(), out, PROVENANCE, STATS)
     assert not list(elsewhere.iterdir())
     assert sorted(p.name for p in out.iterdir()) == ["data"]
+
+
+def test_act_config_is_trl_ready(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    publish(make_pairs(), out, PROVENANCE, STATS)
+    act = datasets.load_dataset(str(out), "act")
+    assert {s: len(act[s]) for s in act} == {"train": 20, "validation": 5, "test": 5}
+    assert act["train"].features == datasets.Features.from_arrow_schema(ACT_SCHEMA)
+    pairs = datasets.load_dataset(str(out))
+    for raw, row in zip(pairs["train"], act["train"], strict=True):
+        assert row["pair_id"] == raw["pair_id"]
+        assert row["expert_slot"] == expert_slot(raw["pair_id"], PROVENANCE.get("seed", 0))
+        assert [m["role"] for m in row["prompt"]] == ["system", "user"]
+        user = row["prompt"][1]["content"]
+        first, second = (raw["expert_action"], raw["alternative_action"])[
+            :: 1 if row["expert_slot"] == 1 else -1
+        ]
+        assert f"Action 1: {first}\nAction 2: {second}" in user
+        assert raw["observation"] in user
 
 
 def test_read_manifest_missing_names_build(tmp_path: Path) -> None:
