@@ -1,4 +1,8 @@
-"""The `actforge` command line: `build` runs the Prefect flow, `stats` reads a built dataset."""
+"""The `actforge` command line: `build` (optionally `--train`), `stats`, `train` and `eval`.
+
+Arguments this parser does not know are TRL config overrides (`--max_steps 20`, `--beta 0.04`) and
+go to TRL's own parser, so every TRL field is settable without being declared here.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +43,22 @@ def _parser() -> argparse.ArgumentParser:
         help="map outputs to, or require, the source's admissible actions",
     )
     b.add_argument("--trust-remote-code", action="store_true", help="allow a model folder's own code")
+    b.add_argument("--train", action="store_true", help="then evaluate the policy, train ACT, evaluate again")
+    b.add_argument("--output-dir", help="with --train: where the trained model goes (default OUT-act)")
+    b.add_argument("--config", help="with --train: a YAML file of TRL GRPOConfig fields")
+    b.add_argument("--eval-max-pairs", type=int, help="with --train: evaluate on at most N pairs and states")
+    t = sub.add_parser("train", help="train with TRL: act (critic GRPO), action (GRPO), sft (IL baseline)")
+    t.add_argument("kind", choices=("act", "action", "sft"))
+    t.add_argument("--data", required=True, help="a dataset folder written by `actforge build`")
+    t.add_argument("--model", default="smollm2", help="'smollm2' (bundled) or a local model folder")
+    t.add_argument("--output-dir", required=True)
+    t.add_argument("--config", help="a YAML file of TRL config fields (GRPOConfig or SFTConfig)")
+    e = sub.add_parser("eval", help="pairwise critic accuracy and next-action accuracy of a model")
+    e.add_argument("--data", required=True, help="a dataset folder written by `actforge build`")
+    e.add_argument("--model", default="smollm2", help="'smollm2' (bundled) or a local model folder")
+    e.add_argument("--split", default="test")
+    e.add_argument("--max-pairs", type=int, help="evaluate at most N pairs (and N states)")
+    e.add_argument("--output", help="write the JSON result here (default MODEL/eval_SPLIT.json or ./)")
     s = sub.add_parser("stats", help="print the counts of a built dataset")
     s.add_argument("out", help="a folder written by `actforge build`")
     s.add_argument("--json", action="store_true", help="one JSON object instead of a table")
@@ -61,22 +81,22 @@ def stats_command(out: Path, as_json: bool) -> int:
     return 0
 
 
-def build_command(args: argparse.Namespace) -> int:
-    configure_prefect()
-    from flows.build import build
+def _build_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "sources": args.source,
+        "out": args.out,
+        "store": args.store,
+        "policy": args.policy,
+        "k": args.k,
+        "max_states": args.max_states,
+        "seed": args.seed,
+        "fmt": args.format,
+        "admissible": args.admissible,
+        "trust_remote_code": args.trust_remote_code,
+    }
 
-    result = build(
-        sources=args.source,
-        out=args.out,
-        store=args.store,
-        policy=args.policy,
-        k=args.k,
-        max_states=args.max_states,
-        seed=args.seed,
-        fmt=args.format,
-        admissible=args.admissible,
-        trust_remote_code=args.trust_remote_code,
-    )
+
+def _print_build(result: dict[str, Any]) -> None:
     run = result["run"]
     print(
         f"run: +{run['trajectories_added']} trajectories, +{run['states_added']} states, "
@@ -85,15 +105,71 @@ def build_command(args: argparse.Namespace) -> int:
     )
     print(_table(result["stats"]))
     print(f"dataset: {result['out']}")
+
+
+def build_command(args: argparse.Namespace, overrides: list[str]) -> int:
+    configure_prefect()
+    if not args.train:
+        if overrides:
+            raise ValueError(f"unrecognized arguments: {' '.join(overrides)} (TRL overrides need --train)")
+        from flows.build import build
+
+        _print_build(build(**_build_args(args)))
+        return 0
+    from flows.train import build_and_train
+    from trainers.evaluate import compare_table
+    from trainers.train import parse_train_args
+
+    parse_train_args("act", args.config, overrides)  # fail on a bad override before building
+    result = build_and_train(
+        build_args=_build_args(args),
+        output_dir=args.output_dir or f"{args.out.rstrip('/')}-act",
+        config=args.config,
+        overrides=overrides,
+        eval_max_pairs=args.eval_max_pairs,
+    )
+    _print_build(result["build"])
+    print(f"trained model: {result['model']}")
+    print(compare_table(result["before"], result["after"]))
+    return 0
+
+
+def train_command(args: argparse.Namespace, overrides: list[str]) -> int:
+    from trainers.train import train
+
+    print(
+        f"trained model: {train(args.kind, args.data, args.model, args.output_dir, args.config, overrides)}"
+    )
+    return 0
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    from trainers.evaluate import evaluate, format_table, write_result
+
+    result = evaluate(
+        args.data, args.model, split=args.split, max_pairs=args.max_pairs, max_states=args.max_pairs
+    )
+    default = Path(args.model) if Path(args.model).is_dir() else Path(".")
+    path = Path(args.output) if args.output else default / f"eval_{args.split}.json"
+    write_result(result, path)
+    print(format_table([result]))
+    print(f"result: {path}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, overrides = parser.parse_known_args(argv)
+    if overrides and args.command in ("stats", "eval"):
+        parser.error(f"unrecognized arguments: {' '.join(overrides)}")
     try:
         if args.command == "stats":
             return stats_command(Path(args.out), args.json)
-        return build_command(args)
+        if args.command == "eval":
+            return eval_command(args)
+        if args.command == "train":
+            return train_command(args, overrides)
+        return build_command(args, overrides)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"actforge: error: {exc}", file=sys.stderr)
         return 2

@@ -97,10 +97,15 @@ def policy_name(name_or_dir: str = DEFAULT_POLICY) -> str:
     return f"{folder.name}@{digest}"
 
 
+def model_folder(name_or_dir: str = DEFAULT_POLICY) -> Path:
+    """The local folder of `smollm2` (converted on first use) or of a model folder; never a download."""
+    return smollm2_folder() if name_or_dir == DEFAULT_POLICY else _local_folder(name_or_dir)
+
+
 def load_policy(name_or_dir: str = DEFAULT_POLICY, trust_remote_code: bool = False) -> Policy:
     """Load a policy by `smollm2` or a local model folder; never fetches anything."""
     name = policy_name(name_or_dir)
-    folder = smollm2_folder() if name_or_dir == DEFAULT_POLICY else _local_folder(name_or_dir)
+    folder = model_folder(name_or_dir)
     tokenizer = AutoTokenizer.from_pretrained(
         folder, local_files_only=True, trust_remote_code=trust_remote_code
     )

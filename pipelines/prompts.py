@@ -127,12 +127,16 @@ def _turns(state: State, window: int, shot: FewShot) -> list[dict[str, str]]:
     return messages
 
 
-def render(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> str:
+def render_chat(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> str:
+    """Messages through the chat template, ending where the assistant's reply begins."""
     if tokenizer.chat_template:
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    else:
-        text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
-    return text + ACTION_PREFIX
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
+
+
+def render(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> str:
+    """The agent prompt text, with the assistant turn opened by "Action:"."""
+    return render_chat(tokenizer, messages) + ACTION_PREFIX
 
 
 def agent_prompt(state: State, tokenizer: PreTrainedTokenizerBase, max_prompt_tokens: int) -> list[int]:

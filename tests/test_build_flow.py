@@ -89,3 +89,22 @@ def test_cli_reports_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "actforge build" in capsys.readouterr().err
     assert main(["build", "--source", "scienceworld:no-such-task", "--out", str(tmp_path / "o")]) == 2
     assert "no-such-task" in capsys.readouterr().err
+
+
+def test_build_then_train_act_with_before_after_eval(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, trained = tmp_path / "out", tmp_path / "act-model"
+    argv = ["build", "--source", str(MIXED), "--out", str(out), "--policy", str(tiny_model_dir), "--k", "2"]
+    argv += ["--train", "--output-dir", str(trained), "--eval-max-pairs", "4", "--max_steps", "2"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"trained model: {trained}" in printed
+    assert "critic acc" in printed and "before (" in printed and "after (" in printed and "delta" in printed
+    assert (trained / "config.json").is_file() and (trained / "tokenizer.json").is_file()
+    before = json.loads((trained / "eval_before.json").read_text())
+    after = json.loads((trained / "eval_after.json").read_text())
+    assert before["critic"]["n"] == after["critic"]["n"] == 4
+    assert before["model"] == str(tiny_model_dir) and after["model"] == str(trained)
+    act = datasets.load_dataset(str(out), "act", split="train")
+    assert {"prompt", "expert_slot"} <= set(act.column_names)
