@@ -132,6 +132,20 @@ class Store:
         finally:
             cur.close()
 
+    def _rows(self, table: str, key: str, ids: Iterable[str], order: str) -> pa.Table:
+        """Rows of `table` whose `key` is in `ids`, ordered, cast to the table's Arrow schema."""
+        schema = TABLES[table][0]
+        wanted = pa.table({key: pa.array(sorted(set(ids)), pa.string())})
+        cur = self.con.cursor()
+        try:
+            cur.register("wanted", wanted)
+            rows = cur.sql(
+                f"SELECT t.* FROM {table} t JOIN wanted USING ({key}) ORDER BY {order}"
+            ).to_arrow_table()
+        finally:
+            cur.close()
+        return rows.select(schema.names).cast(schema)
+
     def sampled_state_ids(self, state_ids: Iterable[str], policy: str, params_digest: str) -> set[str]:
         """States that already have samples for this policy and sampling parameters."""
         wanted = pa.table({"state_id": pa.array(list(state_ids), pa.string())})
@@ -145,42 +159,18 @@ class Store:
 
     def trajectories(self, trajectory_ids: Iterable[str]) -> list[Trajectory]:
         """Stored trajectories by id, in id order: the first collected version of each wins."""
-        wanted = pa.table({"trajectory_id": pa.array(sorted(set(trajectory_ids)), pa.string())})
-        cur = self.con.cursor()
-        try:
-            cur.register("wanted", wanted)
-            table = cur.sql(
-                "SELECT t.* FROM trajectories t JOIN wanted USING (trajectory_id) ORDER BY trajectory_id"
-            ).to_arrow_table()
-        finally:
-            cur.close()
-        return trajectories_from_arrow(table.select(TRAJECTORY_SCHEMA.names).cast(TRAJECTORY_SCHEMA))
+        return trajectories_from_arrow(
+            self._rows("trajectories", "trajectory_id", trajectory_ids, "trajectory_id")
+        )
 
     def samples_for(self, state_ids: Iterable[str]) -> list[Sample]:
-        wanted = pa.table({"state_id": pa.array(list(state_ids), pa.string())})
-        cur = self.con.cursor()
-        try:
-            cur.register("wanted", wanted)
-            table = cur.sql(
-                "SELECT s.* FROM samples s JOIN wanted USING (state_id) ORDER BY sample_id"
-            ).to_arrow_table()
-        finally:
-            cur.close()
-        return [Sample(**row) for row in table.to_pylist()]
+        return [
+            Sample(**row) for row in self._rows("samples", "state_id", state_ids, "sample_id").to_pylist()
+        ]
 
     def pairs_for(self, trajectory_ids: Iterable[str]) -> pa.Table:
         """Published rows: the pairs of these trajectories, as PAIR_SCHEMA."""
-        wanted = pa.table({"trajectory_id": pa.array(sorted(set(trajectory_ids)), pa.string())})
-        cur = self.con.cursor()
-        try:
-            cur.register("wanted", wanted)
-            table = cur.sql(
-                "SELECT p.* FROM pairs p JOIN wanted USING (trajectory_id) "
-                "ORDER BY trajectory_id, step_index, pair_id"
-            ).to_arrow_table()
-        finally:
-            cur.close()
-        return table.select(PAIR_SCHEMA.names).cast(PAIR_SCHEMA)
+        return self._rows("pairs", "trajectory_id", trajectory_ids, "trajectory_id, step_index, pair_id")
 
     def counts(self, trajectory_ids: Iterable[str], sources: Iterable[str]) -> dict[str, Any]:
         """What a dataset holds: trajectories, states, samples by verdict, pairs by split, quarantine."""

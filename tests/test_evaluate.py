@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from pipelines.critic import expert_slot
-from pipelines.ids import pair_id, sample_id, state_id
+from pipelines.ids import state_id
 from pipelines.policy import load_policy
 from pipelines.publish import publish
-from schemas import PAIR_SCHEMA, Pair, Step, to_arrow
+from schemas import PAIR_SCHEMA, Step, to_arrow
+from tests.factories import make_pair
 from trainers.evaluate import (
     action_prompts,
     compare_table,
@@ -37,29 +38,10 @@ def make_dataset(out: Path) -> Path:
     records = []
     for name, (split, length, k) in TRAJECTORIES.items():
         steps = tuple(Step(f"This room is called room {i}.", f"go to room {i + 1}") for i in range(length))
-        for i, step in enumerate(steps):
-            state = state_id(name, i)
+        for i in range(length):
             for j in range(k):
-                alternative = f"look at thing {j}"
-                records.append(
-                    Pair(
-                        pair_id=pair_id(state, step.action, alternative),
-                        state_id=state,
-                        sample_id=sample_id(state, "policy", "params", j),
-                        trajectory_id=name,
-                        source="scienceworld",
-                        task="find-non-living-thing",
-                        environment="scienceworld",
-                        split=split,
-                        step_index=i,
-                        instruction=f"Your task is to find a non-living thing ({name}).",
-                        history=steps[:i],
-                        observation=step.observation,
-                        expert_action=step.action,
-                        alternative_action=alternative,
-                        policy="policy",
-                    )
-                )
+                instruction = f"Your task is to find a non-living thing ({name})."
+                records.append(make_pair(name, split, steps, i, f"look at thing {j}", j, instruction))
     publish(to_arrow(records, PAIR_SCHEMA), out, {"seed": 0}, {})
     return out
 

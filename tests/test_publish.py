@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from pipelines.critic import expert_slot
-from pipelines.ids import pair_id, sample_id, state_id
 from pipelines.publish import publish, read_manifest
-from schemas import ACT_SCHEMA, PAIR_SCHEMA, SCHEMA_VERSION, Pair, Step, to_arrow
+from schemas import ACT_SCHEMA, PAIR_SCHEMA, SCHEMA_VERSION, Step, to_arrow
+from tests.factories import make_pair
 
 PROVENANCE = {
     "sources": ["scienceworld"],
@@ -46,28 +46,8 @@ def make_pairs(trajectories: dict[str, tuple[str, int]] = TRAJECTORIES) -> pa.Ta
     records = []
     for name, (split, length) in trajectories.items():
         steps = tuple(Step(f"{name} obs {i}", f"{name} act {i}", ("x",)) for i in range(length))
-        for i, step in enumerate(steps):
-            state = state_id(name, i)
-            alternative = f"{name} other {i}"
-            records.append(
-                Pair(
-                    pair_id=pair_id(state, step.action, alternative),
-                    state_id=state,
-                    sample_id=sample_id(state, "policy", "params", 0),
-                    trajectory_id=name,
-                    source="scienceworld",
-                    task="find-non-living-thing",
-                    environment="scienceworld",
-                    split=split,
-                    step_index=i,
-                    instruction=f"do the {name} task",
-                    history=steps[:i],
-                    observation=step.observation,
-                    expert_action=step.action,
-                    alternative_action=alternative,
-                    policy="policy",
-                )
-            )
+        for i in range(length):
+            records.append(make_pair(name, split, steps, i, f"{name} other {i}", 0, f"do the {name} task"))
     # Shuffled input order: publish must sort it.
     return to_arrow(records[::-1], PAIR_SCHEMA)
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from pipelines.ids import pair_id, sample_id, state_id
 from pipelines.publish import publish
-from schemas import PAIR_SCHEMA, Pair, Step, to_arrow
+from schemas import PAIR_SCHEMA, Step, to_arrow
+from tests.factories import make_pair
 from trainers.data import act_dataset, sft_dataset, states_dataset
 from trainers.rewards import action_reward, critic_reward, format_reward
 from trainers.train import parse_train_args, train
@@ -31,28 +31,9 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> str:
     records = []
     for name, split, length in (("a", "train", 2), ("b", "train", 1), ("c", "test", 1)):
         steps = tuple(Step(f"{name} obs {i}", f"go to room {i}", None) for i in range(length))
-        for i, step in enumerate(steps):
-            state = state_id(name, i)
+        for i in range(length):
             for k, alternative in enumerate((f"look at thing {i}", f"open door {i}")):
-                records.append(
-                    Pair(
-                        pair_id=pair_id(state, step.action, alternative),
-                        state_id=state,
-                        sample_id=sample_id(state, "policy", "params", k),
-                        trajectory_id=name,
-                        source="test",
-                        task="find-non-living-thing",
-                        environment="scienceworld",
-                        split=split,
-                        step_index=i,
-                        instruction=f"do task {name}",
-                        history=steps[:i],
-                        observation=step.observation,
-                        expert_action=step.action,
-                        alternative_action=alternative,
-                        policy="policy",
-                    )
-                )
+                records.append(make_pair(name, split, steps, i, alternative, k, f"do task {name}", "test"))
     out = tmp_path_factory.mktemp("published") / "ds"
     publish(to_arrow(records, PAIR_SCHEMA), out, {"sources": ["test"], "seed": 0}, {})
     return str(out)
