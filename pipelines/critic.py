@@ -1,8 +1,10 @@
 """ACT's critic task from one pair row: the prompt, which slot holds the expert, the answer parser.
 
-The expert's slot is a seeded hash of `pair_id`, so it is reproducible and about half the rows
-put the expert first; the prompt depends only on the two actions in slot order, so it cannot leak
-which one is the expert's.
+The expert's slot is fixed by a seeded hash of `pair_id`: within a split, pairs are ranked by that
+hash and alternate between slot 1 and slot 2, so the assignment is reproducible and each split is
+balanced to within one row (a hash coin per row would drift several points off half on a few
+hundred rows). The prompt depends only on the two actions in slot order, so it cannot leak which
+one is the expert's.
 """
 
 from __future__ import annotations
@@ -22,16 +24,19 @@ DEFAULT_HISTORY_CHARS = 4000
 _ANSWER = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.IGNORECASE | re.DOTALL)
 
 
-def expert_slot(pair_id: str, seed: int = 0) -> int:
-    """1 or 2: where the expert's action sits for this pair."""
-    return 1 + int(content_hash("slot", [seed, pair_id])[:8], 16) % 2
+def expert_slots(pair_ids: Sequence[str], seed: int = 0) -> list[int]:
+    """1 or 2 for each pair of one split: alternating along the seeded hash order of the ids."""
+    order = sorted(range(len(pair_ids)), key=lambda i: content_hash("slot", [seed, pair_ids[i]]))
+    slots = [0] * len(pair_ids)
+    for rank, index in enumerate(order):
+        slots[index] = 1 + rank % 2
+    return slots
 
 
-def slot_actions(row: Mapping[str, Any], seed: int = 0) -> tuple[str, str, int]:
-    """(action 1, action 2, expert slot) for a pair row."""
-    slot = expert_slot(row["pair_id"], seed)
+def slot_actions(row: Mapping[str, Any], slot: int) -> tuple[str, str]:
+    """(action 1, action 2) for a pair row with the expert in `slot`."""
     expert, alternative = row["expert_action"], row["alternative_action"]
-    return (expert, alternative, 1) if slot == 1 else (alternative, expert, 2)
+    return (expert, alternative) if slot == 1 else (alternative, expert)
 
 
 def _history_text(history: Sequence[Mapping[str, str]], max_chars: int) -> str:
@@ -70,11 +75,9 @@ def critic_messages(
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def critic_example(
-    row: Mapping[str, Any], seed: int = 0, max_history_chars: int = DEFAULT_HISTORY_CHARS
-) -> dict:
-    """TRL-ready fields for one pair row: `prompt` (messages) and `expert_slot`."""
-    action_1, action_2, slot = slot_actions(row, seed)
+def critic_example(row: Mapping[str, Any], slot: int, max_history_chars: int = DEFAULT_HISTORY_CHARS) -> dict:
+    """TRL-ready fields for one pair row with the expert in `slot`: `prompt` and `expert_slot`."""
+    action_1, action_2 = slot_actions(row, slot)
     return {"prompt": critic_messages(row, action_1, action_2, max_history_chars), "expert_slot": slot}
 
 
@@ -87,9 +90,14 @@ def parse_answer(text: str) -> int | None:
 
 
 def act_table(pairs: pa.Table, seed: int = 0) -> pa.Table:
-    """The "act" config of a published dataset: one critic example per pair row."""
-    rows = []
-    for row in pairs.to_pylist():
-        example = critic_example(row, seed)
-        rows.append({name: example[name] if name in example else row[name] for name in ACT_SCHEMA.names})
-    return pa.Table.from_pylist(rows, schema=ACT_SCHEMA)
+    """The "act" config of a published dataset: one critic example per pair row, slots balanced per split."""
+    rows = pairs.to_pylist()
+    slots: dict[str, int] = {}
+    for split in sorted({row["split"] for row in rows}):
+        ids = [row["pair_id"] for row in rows if row["split"] == split]
+        slots.update(zip(ids, expert_slots(ids, seed), strict=True))
+    examples = []
+    for row in rows:
+        example = critic_example(row, slots[row["pair_id"]])
+        examples.append({name: example.get(name, row.get(name)) for name in ACT_SCHEMA.names})
+    return pa.Table.from_pylist(examples, schema=ACT_SCHEMA)

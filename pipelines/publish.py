@@ -240,8 +240,8 @@ def _bullets(mapping: dict[str, Any], indent: str = "") -> list[str]:
 PROMPT_NOTE = """Each row of the default config is self-contained: one row is enough to render a
 critic prompt. The `act` config holds that prompt ready for TRL: a conversational `prompt` (system
 and user messages showing the state, then "Action 1" and "Action 2") and `expert_slot` (1 or 2), the
-slot of the expert's action, fixed by a seeded hash of `pair_id` (about half the rows put the expert
-first). The model is asked to think and answer `<answer>1</answer>` or `<answer>2</answer>`.
+slot of the expert's action, fixed by a seeded hash of `pair_id` (pairs ranked by it alternate
+between the slots, so each split is balanced to within one row). The model is asked to think and answer `<answer>1</answer>` or `<answer>2</answer>`.
 
 ```python
 import datasets

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.critic import critic_example, critic_messages, expert_slot, parse_answer, slot_actions
+from pipelines.critic import critic_example, critic_messages, expert_slots, parse_answer, slot_actions
 from pipelines.ids import content_hash
 
 ROW = {
@@ -21,28 +21,32 @@ ROW = {
 }
 
 
-def test_slot_is_seeded_and_balanced() -> None:
-    ids = [content_hash("pair", i) for i in range(400)]
-    first = sum(expert_slot(i) == 1 for i in ids) / len(ids)
-    assert 0.45 <= first <= 0.55
-    assert [expert_slot(i) for i in ids] == [expert_slot(i) for i in ids]
-    assert {expert_slot(i) for i in ids} == {1, 2}
+@pytest.mark.parametrize("n", [100, 101, 137, 400])
+def test_slots_are_seeded_and_balanced(n: int) -> None:
+    ids = [content_hash("pair", i) for i in range(n)]
+    slots = expert_slots(ids)
+    assert abs(slots.count(1) - slots.count(2)) <= 1
+    assert 0.45 <= slots.count(1) / n <= 0.55
+    # Reproducible and independent of row order.
+    by_id = dict(zip(ids, slots, strict=True))
+    assert dict(zip(ids[::-1], expert_slots(ids[::-1]), strict=True)) == by_id
     # Another seed reshuffles the slots.
-    assert [expert_slot(i, seed=1) for i in ids] != [expert_slot(i) for i in ids]
+    assert expert_slots(ids, seed=1) != slots
 
 
 def test_prompt_from_one_row_holds_the_state_and_both_actions() -> None:
-    example = critic_example(ROW)
+    example = critic_example(ROW, 2)
+    assert example["expert_slot"] == 2
     system, user = example["prompt"]
     assert system["role"] == "system" and user["role"] == "user"
     assert "<answer>1</answer>" in system["content"]
     content = user["content"]
     for text in (ROW["instruction"], ROW["observation"], "go to kitchen", "You are in the hallway."):
         assert text in content
-    a1, a2, slot = slot_actions(ROW)
-    assert slot == example["expert_slot"]
+    a1, a2 = slot_actions(ROW, 2)
+    assert (a1, a2) == (ROW["alternative_action"], ROW["expert_action"])
     assert f"Action 1: {a1}\nAction 2: {a2}" in content
-    assert (a1, a2)[slot - 1] == ROW["expert_action"]
+    assert slot_actions(ROW, 1) == (ROW["expert_action"], ROW["alternative_action"])
 
 
 def test_prompt_never_leaks_the_expert_slot() -> None:

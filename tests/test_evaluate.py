@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.critic import expert_slot
 from pipelines.ids import state_id
 from pipelines.policy import load_policy
 from pipelines.publish import publish
@@ -106,7 +105,7 @@ def test_evaluate_tiny_model(dataset: Path, tiny_model_dir: Path, tmp_path: Path
     assert critic["n"] == 8 and action["n"] == 5
     assert critic["slot_1"]["n"] + critic["slot_2"]["n"] == critic["n"]
     rows = critic_rows(str(dataset), "test")
-    assert critic["slot_1"]["n"] == sum(expert_slot(row["pair_id"]) == 1 for row in rows)
+    assert critic["slot_1"]["n"] == sum(row["expert_slot"] == 1 for row in rows)
     assert 0 < critic["slot_1"]["n"] < critic["n"]
     for value in (critic, critic["slot_1"], critic["slot_2"], action):
         assert 0.0 <= value["accuracy"] <= 1.0

@@ -9,7 +9,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from pipelines.publish import publish
-from schemas import PAIR_SCHEMA, Step, to_arrow
+from schemas import ACT_SCHEMA, PAIR_SCHEMA, Step, to_arrow
 from tests.factories import make_pair
 from trainers.data import act_dataset, sft_dataset, states_dataset
 from trainers.rewards import action_reward, critic_reward, format_reward
@@ -93,7 +93,7 @@ def test_action_reward(text: str, expert: str, reward: float) -> None:
 
 def test_datasets_keep_what_trainers_need(published: str) -> None:
     act = act_dataset(published, "train")
-    assert act.column_names == ["prompt", "expert_slot"] and len(act) == 6
+    assert act.column_names == ACT_SCHEMA.names and len(act) == 6
     assert {r["expert_slot"] for r in act} <= {1, 2}
 
     states = states_dataset(published, "train", max_history_steps=1)

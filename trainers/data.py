@@ -15,13 +15,12 @@ from pipelines.prompts import ACTION_PREFIX, agent_messages
 from schemas import state_from_row
 
 DEFAULT_HISTORY_STEPS = 6
-ACT_COLUMNS = ["prompt", "expert_slot"]
 STATE_COLUMNS = ["prompt", "expert_action", "environment"]
 
 
 def act_dataset(data: str, split: str) -> datasets.Dataset:
-    """Critic prompts and the expert's slot: what `critic_reward` and `format_reward` need."""
-    return datasets.load_dataset(data, "act", split=split).select_columns(ACT_COLUMNS)
+    """The "act" config exactly as published: GRPOTrainer takes it without any mapping."""
+    return datasets.load_dataset(data, "act", split=split)
 
 
 def states_dataset(data: str, split: str, max_history_steps: int = DEFAULT_HISTORY_STEPS) -> datasets.Dataset:
