@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         help="map outputs to, or require, the source's admissible actions",
     )
     b.add_argument("--trust-remote-code", action="store_true", help="allow a model folder's own code")
+    b.add_argument("--push-to-hub", metavar="NAME/DATASET", help="push the published version to the Hub")
     b.add_argument("--train", action="store_true", help="then evaluate the policy, train ACT, evaluate again")
     b.add_argument("--output-dir", help="with --train: where the trained model goes (default OUT-act)")
     b.add_argument("--config", help="with --train: a YAML file of TRL GRPOConfig fields")
@@ -59,6 +60,18 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test")
     e.add_argument("--max-pairs", type=int, help="evaluate at most N pairs (and N states)")
     e.add_argument("--output", help="write the JSON result here (default MODEL/eval_SPLIT.json or ./)")
+    r = sub.add_parser("refresh", help="rebuild a project incrementally; new version only on change")
+    r.add_argument("--config", required=True, help="project file (YAML or TOML)")
+    v = sub.add_parser("serve", help="serve the refresh flow on a schedule (needs a Prefect server)")
+    v.add_argument("--config", required=True, help="project file (YAML or TOML)")
+    when = v.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", help='cron schedule, e.g. "0 3 * * *"')
+    when.add_argument("--interval", type=int, help="run every N seconds")
+    p = sub.add_parser("publish", help="push a built dataset to the Hugging Face Hub as one commit")
+    p.add_argument("out", help="a folder written by `actforge build`")
+    p.add_argument("--repo-id", required=True, metavar="NAME/DATASET")
+    p.add_argument("--revision", help="branch to commit to (default main)")
+    p.add_argument("--private", action="store_true", help="create the repo private if it does not exist")
     s = sub.add_parser("stats", help="print the counts of a built dataset")
     s.add_argument("out", help="a folder written by `actforge build`")
     s.add_argument("--json", action="store_true", help="one JSON object instead of a table")
@@ -114,7 +127,10 @@ def build_command(args: argparse.Namespace, overrides: list[str]) -> int:
             raise ValueError(f"unrecognized arguments: {' '.join(overrides)} (TRL overrides need --train)")
         from flows.build import build
 
-        _print_build(build(**_build_args(args)))
+        result = build(**_build_args(args))
+        _print_build(result)
+        if args.push_to_hub:
+            _print_push(_push(result["out"], args.push_to_hub, None, False))
         return 0
     from flows.train import build_and_train
     from trainers.evaluate import compare_table
@@ -131,6 +147,42 @@ def build_command(args: argparse.Namespace, overrides: list[str]) -> int:
     _print_build(result["build"])
     print(f"trained model: {result['model']}")
     print(compare_table(result["before"], result["after"]))
+    return 0
+
+
+def _push(out: str, repo_id: str, revision: str | None, private: bool) -> dict[str, Any]:
+    from pipelines.hub import push_dataset
+
+    return push_dataset(Path(out), repo_id, revision=revision, private=private)
+
+
+def _print_push(result: dict[str, Any]) -> None:
+    if result["changed"]:
+        print(f"hub: {result['repo_id']} commit {result['commit']} tag {result['tag']}")
+    else:
+        print(f"hub: {result['repo_id']} already has this version; no commit")
+
+
+def refresh_command(config: str) -> int:
+    configure_prefect()
+    from flows.refresh import refresh
+
+    result = refresh(config)
+    _print_build(result)
+    print(f"version: {result['version']}")
+    if "hub" in result:
+        _print_push(result["hub"])
+    return 0
+
+
+def serve_command(config: str, cron: str | None, interval: int | None) -> int:
+    configure_prefect()
+    from flows.refresh import refresh
+    from pipelines.project import load_project
+
+    load_project(config)  # fail now on a bad project file, not at the first scheduled run
+    name = f"refresh-{Path(config).stem}"
+    refresh.serve(name=name, cron=cron, interval=interval, parameters={"config": str(Path(config).resolve())})
     return 0
 
 
@@ -160,7 +212,7 @@ def eval_command(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, overrides = parser.parse_known_args(argv)
-    if overrides and args.command in ("stats", "eval"):
+    if overrides and args.command not in ("build", "train"):
         parser.error(f"unrecognized arguments: {' '.join(overrides)}")
     try:
         if args.command == "stats":
@@ -169,6 +221,13 @@ def main(argv: list[str] | None = None) -> int:
             return eval_command(args)
         if args.command == "train":
             return train_command(args, overrides)
+        if args.command == "refresh":
+            return refresh_command(args.config)
+        if args.command == "serve":
+            return serve_command(args.config, args.cron, args.interval)
+        if args.command == "publish":
+            _print_push(_push(args.out, args.repo_id, args.revision, args.private))
+            return 0
         return build_command(args, overrides)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"actforge: error: {exc}", file=sys.stderr)

@@ -68,7 +68,11 @@ def publish(
     stats: dict[str, Any],
     max_shard_bytes: int = 64 * 2**20,
 ) -> dict[str, Any]:
-    """Write `pairs` (config `default`) and their critic examples (config `act`) to OUT."""
+    """Write `pairs` (config `default`) and their critic examples (config `act`) to OUT.
+
+    A publish whose content equals the current version writes nothing (every file stays byte for
+    byte); otherwise it becomes the next version, recording its parent and what it added.
+    """
     _validate(pairs)
     if max_shard_bytes < 1:
         raise ValueError(f"max_shard_bytes must be positive, got {max_shard_bytes}")
@@ -83,7 +87,11 @@ def publish(
         for config, table in tables.items():
             (staging / FOLDERS[config]).mkdir()
             shards += _write_shards(config, table, staging, max_shard_bytes)
-        manifest = _manifest(shards, provenance, stats)
+        content = _manifest(shards, provenance, stats)
+        previous = _current(root)
+        if previous is not None and _content(previous) == content and _intact(root, previous):
+            return previous
+        manifest = content | _version(previous, content)
         (staging / CARD).write_text(render_card(manifest), encoding="utf-8")
         (staging / MANIFEST).write_text(json.dumps(manifest, sort_keys=True, indent=2) + "\n", "utf-8")
         _commit(staging, root, [s["path"] for s in shards])
@@ -98,6 +106,13 @@ def read_manifest(out: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `actforge build` to publish a dataset there first")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def card_summary(out: Path) -> str:
+    """The card's body up to its reference sections: what a run summary should show."""
+    text = (Path(out) / CARD).read_text(encoding="utf-8")
+    body = text.split("---\n", 2)[2] if text.startswith("---\n") else text
+    return body.split("\n## Critic prompts", 1)[0].strip() + "\n"
 
 
 def _validate(pairs: pa.Table) -> None:
@@ -163,6 +178,46 @@ def _manifest(shards: list[dict[str, Any]], provenance: dict[str, Any], stats: d
         "provenance": provenance,
         "stats": stats,
     }
+
+
+VERSION_KEYS = ("version", "parent_version", "added", "history")
+
+
+def _current(root: Path) -> dict[str, Any] | None:
+    """The manifest of the version already in OUT, if any."""
+    path = root / MANIFEST
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _content(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in manifest.items() if k not in VERSION_KEYS}
+
+
+def _intact(root: Path, manifest: dict[str, Any]) -> bool:
+    """Every shard of the manifest is on disk with its recorded hash."""
+    for shard in manifest["shards"]:
+        path = root / shard["path"]
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != shard["sha256"]:
+            return False
+    return (root / CARD).is_file()
+
+
+def _version(previous: dict[str, Any] | None, content: dict[str, Any]) -> dict[str, Any]:
+    """Version fields of a new manifest: number, parent, what it added, and the history so far."""
+    if previous is not None and _content(previous) == content:
+        # Same content whose files were damaged or removed: rewrite them as the same version.
+        return {k: previous[k] for k in VERSION_KEYS if k in previous}
+    old = previous or {"stats": {}, "splits": {}}
+    new_stats, old_stats = content["stats"], old["stats"]
+    added = {
+        "trajectories": new_stats.get("trajectories", 0) - old_stats.get("trajectories", 0),
+        "states": new_stats.get("states", 0) - old_stats.get("states", 0),
+        "pairs": {s: content["splits"].get(s, 0) - old["splits"].get(s, 0) for s in SPLITS},
+    }
+    version = (previous or {}).get("version", 0) + 1
+    parent = previous.get("version") if previous else None
+    entry = {"version": version, "parent_version": parent, "added": added}
+    return entry | {"history": [*(previous or {}).get("history", []), entry]}
 
 
 def _commit(staging: Path, root: Path, shard_paths: list[str]) -> None:
@@ -241,7 +296,8 @@ PROMPT_NOTE = """Each row of the default config is self-contained: one row is en
 critic prompt. The `act` config holds that prompt ready for TRL: a conversational `prompt` (system
 and user messages showing the state, then "Action 1" and "Action 2") and `expert_slot` (1 or 2), the
 slot of the expert's action, fixed by a seeded hash of `pair_id` (pairs ranked by it alternate
-between the slots, so each split is balanced to within one row). The model is asked to think and answer `<answer>1</answer>` or `<answer>2</answer>`.
+between the slots, so each split is balanced to within one row). The model is asked to think and
+answer `<answer>1</answer>` or `<answer>2</answer>`.
 
 ```python
 import datasets
@@ -292,6 +348,16 @@ def render_card(manifest: dict[str, Any]) -> str:
         *(_bullets(manifest["stats"]) or ["- none recorded"]),
         "",
         f"Schema version: `{manifest['schema_version']}`.",
+        "",
+        "## Versions",
+        "",
+        "| version | parent | trajectories added | states added | pairs added |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+        *[
+            f"| {h['version']} | {h['parent_version'] or '-'} | {h['added']['trajectories']} | "
+            f"{h['added']['states']} | {sum(h['added']['pairs'].values())} |"
+            for h in manifest.get("history", [])
+        ],
         "",
         "## Critic prompts: the `act` config",
         "",

@@ -10,15 +10,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipelines.filters import FilterConfig
 from pipelines.pairs import make_pairs
-from pipelines.policy import Policy
 from pipelines.publish import publish
-from pipelines.sampling import SamplingParams, sample_states
+from pipelines.sampling import SamplingParams
 from pipelines.sources import Collected
 from pipelines.states import states_of
 from pipelines.store import Store
-from schemas import State
+from schemas import Sample, State
 
 
 def record(store: Store, collected: Collected) -> tuple[list[State], dict[str, int]]:
@@ -49,18 +47,11 @@ def pending(store: Store, states: Sequence[State], policy: str, params: Sampling
     return [s for s in states if s.state_id not in done]
 
 
-def sample_batch(
-    store: Store, policy: Policy, states: Sequence[State], params: SamplingParams, filters: FilterConfig
-) -> dict[str, int]:
-    """Sample, judge and store one batch; samples and their pairs commit together."""
-    samples = sample_states(policy, states, params, filters)
+def store_batch(store: Store, states: Sequence[State], samples: Sequence[Sample]) -> dict[str, int]:
+    """Store one batch's samples and the pairs they make; both commit together."""
     pairs = [pair for state in states for pair in make_pairs(state, samples)]
     with store.transaction():
-        return {
-            "samples_added": store.add_samples(samples),
-            "pairs_added": store.add_pairs(pairs),
-            "policy_calls": len(states),
-        }
+        return {"samples_added": store.add_samples(samples), "pairs_added": store.add_pairs(pairs)}
 
 
 def publish_dataset(

@@ -289,3 +289,40 @@ def test_act_config_is_trl_ready(tmp_path: Path) -> None:
 def test_read_manifest_missing_names_build(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="actforge build"):
         read_manifest(tmp_path)
+
+
+def test_versions_only_when_content_changes(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    first = publish(make_pairs(), out, PROVENANCE, STATS)
+    assert (first["version"], first["parent_version"]) == (1, None)
+    assert first["added"] == {
+        "trajectories": 6,
+        "states": 30,
+        "pairs": {"train": 20, "validation": 5, "test": 5},
+    }
+
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+    again = publish(make_pairs(), out, PROVENANCE, STATS)
+    assert again == first
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files} == before  # nothing rewritten
+
+    grown = TRAJECTORIES | {"t6": ("validation", 3)}
+    stats = STATS | {"trajectories": 7, "states": 33}
+    second = publish(make_pairs(grown), out, PROVENANCE, stats)
+    assert (second["version"], second["parent_version"]) == (2, 1)
+    assert second["added"] == {
+        "trajectories": 1,
+        "states": 3,
+        "pairs": {"train": 0, "validation": 3, "test": 0},
+    }
+    assert [h["version"] for h in second["history"]] == [1, 2]
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "| 2 | 1 | 1 | 3 | 3 |" in card
+
+    # Same content with a damaged shard: rewritten, still the same version.
+    shard = out / second["shards"][0]["path"]
+    shard.write_bytes(b"damaged")
+    repaired = publish(make_pairs(grown), out, PROVENANCE, stats)
+    assert repaired == second
+    assert hashlib.sha256(shard.read_bytes()).hexdigest() == second["shards"][0]["sha256"]

@@ -60,8 +60,9 @@ def test_never_sample_twice_and_pairs_dedup(tmp_path: Path, tiny: Policy) -> Non
         states, _ = steps.record(store, _collected())
         todo = steps.pending(store, states, tiny.name, params)
         assert len(todo) == 6
-        run = steps.sample_batch(store, tiny, todo, params, filters)
-        assert run["samples_added"] == 24 and run["policy_calls"] == 6
+        samples = sample_states(tiny, todo, params, filters)
+        run = steps.store_batch(store, todo, samples)
+        assert run["samples_added"] == 24
         assert run["pairs_added"] == sum(
             1 for s in store.samples_for([x.state_id for x in states]) if s.verdict == "accepted"
         )
@@ -69,7 +70,7 @@ def test_never_sample_twice_and_pairs_dedup(tmp_path: Path, tiny: Policy) -> Non
         # Other sampling parameters are other samples: those states are pending again.
         assert len(steps.pending(store, states, tiny.name, SamplingParams(k=4, seed=4))) == 6
         # Sampling the same states again (a crashed run retried) adds nothing.
-        again = steps.sample_batch(store, tiny, todo, params, filters)
+        again = steps.store_batch(store, todo, sample_states(tiny, todo, params, filters))
         assert again["samples_added"] == 0 and again["pairs_added"] == 0
         pairs = store.pairs_for([t.trajectory_id for t in _collected().trajectories])
     assert pairs.schema == PAIR_SCHEMA

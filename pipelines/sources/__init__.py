@@ -6,6 +6,7 @@ Every source returns good trajectories and quarantined records; it never raises 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from pipelines.ids import content_hash
@@ -30,6 +31,22 @@ def quarantine(source: str, position: str, reason: str, detail: str, raw: str) -
     """Build a quarantine record; its id is a content hash so re-runs do not duplicate it."""
     qid = content_hash("quarantine", [source, position, reason, raw])
     return Quarantined(qid, source, position, reason, detail, raw)
+
+
+def fingerprint(spec: str) -> str:
+    """What a source's content depends on, for caching collection: file bytes, or a live spec.
+
+    Live ScienceWorld episodes are keyed by task and variation (see `pipelines.ids.episode_id`), so
+    the spec and the engine's version identify them; files are identified by what they hold.
+    """
+    if spec.startswith("scienceworld:"):
+        from importlib.metadata import version
+
+        return content_hash("source", [spec, version("scienceworld")])
+    from pipelines.sources.files import source_files
+
+    files = [[str(p), hashlib.sha256(p.read_bytes()).hexdigest()] for p in source_files(spec)]
+    return content_hash("source", [spec, files])
 
 
 def collect(spec: str, fmt: str | None = None, progress: bool = True) -> Collected:

@@ -116,6 +116,11 @@ def _split_spec(spec: str) -> tuple[str | None, Path]:
     return None, Path(spec)
 
 
+def source_files(spec: str) -> list[Path]:
+    """The files a `[FORMAT:]PATH` spec reads, in reading order."""
+    return [file.path for file in _files(spec, _split_spec(spec)[1])]
+
+
 def _files(spec: str, path: Path) -> list[_File]:
     if path.is_file():
         return [_File(spec, path, "")]

@@ -1,0 +1,38 @@
+"""The `refresh` flow: rebuild a project's dataset incrementally and push new versions to the Hub.
+
+Everything expensive is skipped on a rerun by the store (nothing is sampled twice) and by publish
+(unchanged content writes nothing, so no new version and no Hub commit).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipelines.hub import push_dataset
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from flows.build import build
+from pipelines.project import load_project
+
+
+@task(
+    name="push-to-hub",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+)
+def push(out: str, repo_id: str, revision: str | None, private: bool) -> dict[str, Any]:
+    return push_dataset(Path(out), repo_id, revision=revision, private=private)
+
+
+@flow(name="refresh")
+def refresh(config: str) -> dict[str, Any]:
+    """Refresh the dataset a project file describes; push it when the project names a Hub repo."""
+    project = load_project(config)
+    result = build(**project.build_args())
+    if project.push_to_hub:
+        result["hub"] = push(project.out, project.push_to_hub, project.revision, project.private)
+    return result

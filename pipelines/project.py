@@ -1,0 +1,79 @@
+"""A project file (YAML or TOML) naming what `actforge refresh` and `actforge serve` rebuild.
+
+Relative paths in it are relative to the file, so a project folder can move as a whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.sources import FILE_FORMATS
+
+PATH_KEYS = ("out", "store")
+
+
+@dataclass(frozen=True)
+class Project:
+    sources: tuple[str, ...]
+    out: str
+    store: str | None = None
+    policy: str = "smollm2"
+    k: int = 4
+    seed: int = 0
+    max_states: int | None = None
+    format: str | None = None
+    admissible: str = "off"
+    push_to_hub: str | None = None
+    revision: str | None = None
+    private: bool = False
+
+    def build_args(self) -> dict[str, Any]:
+        """Keyword arguments of the `build` flow."""
+        return {
+            "sources": list(self.sources),
+            "out": self.out,
+            "store": self.store,
+            "policy": self.policy,
+            "k": self.k,
+            "max_states": self.max_states,
+            "seed": self.seed,
+            "fmt": self.format,
+            "admissible": self.admissible,
+        }
+
+
+def _resolve_source(spec: str, base: Path) -> str:
+    """File sources (with or without a FORMAT: prefix) resolved against the project folder."""
+    if spec.startswith("scienceworld:"):
+        return spec
+    head, sep, tail = spec.partition(":")
+    if sep and head in FILE_FORMATS:
+        return f"{head}:{base / tail}"
+    return str(base / spec)
+
+
+def load_project(path: Path | str) -> Project:
+    """Read and check a project file; unknown keys and missing sources are errors, not defaults."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping of settings")
+    known = {f.name for f in dataclasses.fields(Project)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown settings {unknown}; known: {sorted(known)}")
+    if not raw.get("sources") or not raw.get("out"):
+        raise ValueError(f"{path}: `sources` (a list of source specs) and `out` are required")
+    base = path.resolve().parent
+    raw["sources"] = tuple(_resolve_source(str(s), base) for s in raw["sources"])
+    for key in PATH_KEYS:
+        if raw.get(key) is not None:
+            raw[key] = str(base / raw[key])
+    return Project(**raw)

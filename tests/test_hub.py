@@ -1,0 +1,305 @@
+"""push_dataset(): the real huggingface_hub client against a Hub-compatible server on loopback.
+
+Nothing is mocked. `tests/hub_server.py` serves the Hub API on 127.0.0.1 and marks every file
+"regular", so no LFS or Xet storage is involved. Our code gets the server through `endpoint=`.
+`datasets.load_dataset(repo_id)` reads the Hub endpoint from `huggingface_hub.constants` at import
+time, so each load runs in a fresh Python process with `HF_ENDPOINT` pointing at the server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import huggingface_hub.constants
+import pytest
+
+from pipelines.hub import HubError, push_dataset
+from pipelines.publish import publish
+from tests.hub_server import HubServer
+from tests.test_publish import PROVENANCE, STATS, TRAJECTORIES, make_pairs
+
+TOKEN = "hf_test_" + os.urandom(12).hex()
+READ_TOKEN = "hf_read_" + os.urandom(12).hex()
+LOGGERS = ("", "huggingface_hub", "httpx2", "pipelines.hub")
+FORMAT = logging.Formatter("%(levelname)s %(name)s %(message)s")  # also renders tracebacks
+# Everything the module printed or logged, checked for the token by the last test.
+TRANSCRIPT: list[str] = []
+FEWER = {k: v for k, v in TRAJECTORIES.items() if k != "t2"}  # 13 train rows instead of 20
+
+LOAD = """
+import datasets, json, sys
+repo, revisions = sys.argv[1], sys.argv[2:]
+print(json.dumps({
+    rev: {cfg: {s: len(d) for s, d in datasets.load_dataset(repo, cfg, revision=rev).items()}
+          for cfg in ("default", "act")}
+    for rev in revisions
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[HubServer]:
+    with HubServer(TOKEN, READ_TOKEN) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def hub_env(
+    hub: HubServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> Iterator[None]:
+    """Token in HF_TOKEN, a private HF_HOME, everything on loopback, and a transcript of all output."""
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    # Import-time settings of huggingface_hub (conftest imports it before this module can set the
+    # environment): no Xet, no telemetry (its agent detection would call huggingface.co), and the
+    # default endpoint on loopback too, so no request can leave this machine.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_TELEMETRY", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.endpoint)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
+    monkeypatch.setattr("pipelines.hub.BACKOFF_SECONDS", 0.05)
+    for name in LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name)
+    yield
+    out, err = capfd.readouterr()
+    records = caplog.get_records("setup") + caplog.get_records("call")
+    TRANSCRIPT.extend([out, err, *(FORMAT.format(r) for r in records)])
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+
+
+def published(tmp_path: Path, trajectories: dict = TRAJECTORIES, name: str = "ds") -> Path:
+    out = tmp_path / name
+    publish(make_pairs(trajectories), out, PROVENANCE, STATS)
+    return out
+
+
+def load_counts(hub: HubServer, tmp_path: Path, repo_id: str, *revisions: str) -> dict:
+    """Row counts per revision, config and split, read by `datasets.load_dataset` in a fresh process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env |= {
+        "HF_ENDPOINT": hub.endpoint,
+        "HF_TOKEN": TOKEN,
+        "HF_HOME": str(tmp_path / "hf-load"),
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD, repo_id, *revisions],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    TRANSCRIPT.extend([proc.stdout, proc.stderr])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def error_of(out: Path, repo_id: str, hub: HubServer, **kwargs) -> HubError:
+    with pytest.raises(HubError) as info:
+        push_dataset(out, repo_id, endpoint=hub.endpoint, **kwargs)
+    TRANSCRIPT.append(str(info.value))
+    return info.value
+
+
+FULL = {"train": 20, "validation": 5, "test": 5}
+
+
+def test_push_creates_repo_and_load_dataset_reads_both_configs(hub: HubServer, tmp_path: Path) -> None:
+    out = published(tmp_path)
+    result = push_dataset(out, "tester/act-pairs", private=True, endpoint=hub.endpoint)
+
+    assert result["changed"] and result["tag"] == "v1" and result["revision"] == "main"
+    assert result["deleted"] == []
+    assert sorted(result["added"]) == sorted(
+        p for p in hub.files("tester/act-pairs") if p != ".gitattributes"
+    )
+    repo = hub.repo("tester/act-pairs")
+    assert repo.private
+    assert repo.tags == {"v1": result["commit"]} and repo.branches["main"] == result["commit"]
+    assert hub.commit_count("tester/act-pairs") == 2  # the repo's initial commit, then ours
+    local = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert {p: d for p, d in hub.files("tester/act-pairs").items() if p != ".gitattributes"} == local
+    assert load_counts(hub, tmp_path, "tester/act-pairs", "main") == {"main": {"default": FULL, "act": FULL}}
+    assert hub.unhandled == []
+
+
+def test_unchanged_push_commits_nothing_and_a_changed_one_commits_once(
+    hub: HubServer, tmp_path: Path
+) -> None:
+    repo_id = "tester/versions"
+    out = published(tmp_path)
+    first = push_dataset(out, repo_id, endpoint=hub.endpoint)
+    commits = hub.commit_count(repo_id)
+
+    again = push_dataset(out, repo_id, endpoint=hub.endpoint)
+    assert again == {
+        "repo_id": repo_id,
+        "revision": "main",
+        "commit": None,
+        "tag": None,
+        "changed": False,
+        "added": [],
+        "deleted": [],
+    }
+    assert hub.commit_count(repo_id) == commits
+
+    # Fewer trajectories: new shard files replace the old ones (same names, new content) and the act
+    # and data shards change; the manifest's version goes to 2.
+    manifest = publish(make_pairs(FEWER), out, PROVENANCE, STATS)
+    assert manifest["version"] == 2
+    second = push_dataset(out, repo_id, endpoint=hub.endpoint)
+    assert hub.commit_count(repo_id) == commits + 1
+    assert second["changed"] and second["tag"] == "v2" and second["commit"] != first["commit"]
+    assert "manifest.json" in second["added"] and "README.md" in second["added"]
+    assert "data/train-00000-of-00001.parquet" in second["added"]
+    assert "data/test-00000-of-00001.parquet" not in second["added"]  # unchanged shard not re-sent
+    assert hub.repo(repo_id).tags == {"v1": first["commit"], "v2": second["commit"]}
+
+    counts = load_counts(hub, tmp_path, repo_id, "v1", "v2")
+    fewer = {"train": 13, "validation": 5, "test": 5}
+    assert counts == {"v1": {"default": FULL, "act": FULL}, "v2": {"default": fewer, "act": fewer}}
+
+
+def test_changed_push_adds_and_deletes_in_one_commit(hub: HubServer, tmp_path: Path) -> None:
+    repo_id = "tester/shrink"
+    out = published(tmp_path)
+    push_dataset(out, repo_id, endpoint=hub.endpoint)
+    commits = hub.commit_count(repo_id)
+
+    # The test split disappears: its shards must go, in the same commit that adds the new ones.
+    publish(make_pairs({k: v for k, v in TRAJECTORIES.items() if v[0] != "test"}), out, PROVENANCE, STATS)
+    result = push_dataset(out, repo_id, endpoint=hub.endpoint)
+
+    assert hub.commit_count(repo_id) == commits + 1
+    assert result["changed"] and result["tag"] == "v2"
+    assert result["deleted"] == ["act/test-00000-of-00001.parquet", "data/test-00000-of-00001.parquet"]
+    assert {"manifest.json", "README.md"} <= set(result["added"])
+    assert not any(p.startswith(("data/test", "act/test")) for p in hub.files(repo_id))
+    head = hub.repo(repo_id).commits[-1]
+    assert head.oid == result["commit"] and head.parent == hub.repo(repo_id).commits[-2].oid
+    assert push_dataset(out, repo_id, endpoint=hub.endpoint)["changed"] is False
+
+
+def test_changed_content_under_an_existing_version_tag_is_refused(hub: HubServer, tmp_path: Path) -> None:
+    repo_id = "tester/same-version"
+    first, other = published(tmp_path), published(tmp_path, FEWER, "other")
+    push_dataset(first, repo_id, endpoint=hub.endpoint)
+    commits = hub.commit_count(repo_id)
+
+    err = error_of(other, repo_id, hub)  # also version 1, different content
+    assert "v1" in str(err) and "new manifest version" in str(err)
+    assert hub.commit_count(repo_id) == commits
+
+
+def test_concurrent_commit_makes_the_push_fail_cleanly(hub: HubServer, tmp_path: Path) -> None:
+    repo_id = "tester/race"
+    out = published(tmp_path)
+    push_dataset(out, repo_id, endpoint=hub.endpoint)
+    publish(make_pairs(FEWER), out, PROVENANCE, STATS)
+    commits = hub.commit_count(repo_id)
+
+    # Someone else commits after we read the head and before our commit arrives.
+    hub.race(repo_id, {"notes.txt": b"edited on the Hub\n"})
+    err = error_of(out, repo_id, hub)
+    assert "moved" in str(err) and "push again" in str(err)
+    assert hub.commit_count(repo_id) == commits + 1  # theirs only
+    assert hub.repo(repo_id).tags.keys() == {"v1"}
+
+    result = push_dataset(out, repo_id, endpoint=hub.endpoint)  # re-diffs against the new head
+    assert result["changed"] and result["tag"] == "v2"
+    assert hub.files(repo_id)["notes.txt"] == b"edited on the Hub\n"  # not ours to delete
+
+
+def test_missing_token_says_how_to_log_in(
+    hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    before = len(hub.requests)
+    err = error_of(published(tmp_path), "tester/no-token", hub)
+    assert "HF_TOKEN" in str(err) and "hf auth login" in str(err)
+    assert len(hub.requests) == before  # failed before any request
+
+
+def test_saved_login_is_used(hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HF_TOKEN")
+    token_path = Path(huggingface_hub.constants.HF_TOKEN_PATH)
+    token_path.parent.mkdir(parents=True, exist_ok=True)
+    token_path.write_text(TOKEN)
+    assert push_dataset(published(tmp_path), "tester/saved-login", endpoint=hub.endpoint)["changed"]
+
+
+def test_wrong_token_is_rejected_without_echoing_it(
+    hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_wrong_" + TOKEN)
+    err = error_of(published(tmp_path), "tester/wrong-token", hub)
+    assert "401" in str(err) and "HF_TOKEN" in str(err)
+
+
+def test_read_only_token_reports_missing_permission(
+    hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = published(tmp_path)
+    push_dataset(out, "tester/read-only", endpoint=hub.endpoint)
+    publish(make_pairs(FEWER), out, PROVENANCE, STATS)
+    commits = hub.commit_count("tester/read-only")
+
+    monkeypatch.setenv("HF_TOKEN", READ_TOKEN)
+    err = error_of(out, "tester/read-only", hub)
+    assert "permission" in str(err) and "403" in str(err)
+    assert hub.commit_count("tester/read-only") == commits
+
+    err = error_of(out, "tester/not-yet-created", hub)  # creating the repo is refused too
+    assert "permission" in str(err) and "does not exist" in str(err)
+    assert ("dataset", "tester/not-yet-created") not in hub.repos
+
+
+def test_missing_branch_is_a_clear_error(hub: HubServer, tmp_path: Path) -> None:
+    out = published(tmp_path)
+    push_dataset(out, "tester/branches", endpoint=hub.endpoint)
+    err = error_of(out, "tester/branches", hub, revision="dev")
+    assert "branch 'dev' does not exist" in str(err)
+
+
+def test_network_failure_is_retried_then_names_the_endpoint(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as sock:  # a free port with nothing listening on it
+        sock.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    out = published(tmp_path)
+    started = time.monotonic()
+    with pytest.raises(HubError) as info:
+        push_dataset(out, "tester/offline", endpoint=endpoint, retries=2)
+    TRANSCRIPT.append(str(info.value))
+    assert endpoint in str(info.value) and "3 attempts" in str(info.value)
+    retries = [r for r in caplog.records if r.name == "pipelines.hub" and "retry" in r.getMessage()]
+    assert len(retries) == 2
+    assert time.monotonic() - started < 10
+
+
+def test_token_never_printed_or_logged() -> None:
+    """Runs last (file order): everything the module printed, logged or raised, without the token."""
+    text = "\n".join(TRANSCRIPT)
+    # The transcript did capture the traffic, huggingface_hub DEBUG records and subprocess output.
+    assert "HTTP Request: POST http://127.0.0.1" in text and "About to commit" in text
+    assert "Generating train split" in text
+    leaked = TOKEN in text or READ_TOKEN in text
+    assert not leaked, "a test token appeared in printed or logged output"  # message must not show it
