@@ -182,7 +182,9 @@ def serve_command(config: str, cron: str | None, interval: int | None) -> int:
 
     load_project(config)  # fail now on a bad project file, not at the first scheduled run
     name = f"refresh-{Path(config).stem}"
-    refresh.serve(name=name, cron=cron, interval=interval, parameters={"config": str(Path(config).resolve())})
+    # One run at a time: runs share one DuckDB store, which only one process may hold.
+    parameters = {"config": str(Path(config).resolve())}
+    refresh.serve(name=name, cron=cron, interval=interval, parameters=parameters, limit=1)
     return 0
 
 
