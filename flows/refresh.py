@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipelines.hub import push_dataset
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from flows.build import build
+from pipelines.hub import push_dataset
 from pipelines.project import load_project
 
 

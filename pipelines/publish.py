@@ -89,7 +89,7 @@ def publish(
             shards += _write_shards(config, table, staging, max_shard_bytes)
         content = _manifest(shards, provenance, stats)
         previous = _current(root)
-        if previous is not None and _content(previous) == content and _intact(root, previous):
+        if _same_version(previous, content) and _intact(root, previous):
             return previous
         manifest = content | _version(previous, content)
         (staging / CARD).write_text(render_card(manifest), encoding="utf-8")
@@ -189,6 +189,11 @@ def _current(root: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def _same_version(previous: dict[str, Any] | None, content: dict[str, Any]) -> bool:
+    """The current version holds exactly this content (a manifest without versions never does)."""
+    return previous is not None and "version" in previous and _content(previous) == content
+
+
 def _content(manifest: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in manifest.items() if k not in VERSION_KEYS}
 
@@ -204,7 +209,7 @@ def _intact(root: Path, manifest: dict[str, Any]) -> bool:
 
 def _version(previous: dict[str, Any] | None, content: dict[str, Any]) -> dict[str, Any]:
     """Version fields of a new manifest: number, parent, what it added, and the history so far."""
-    if previous is not None and _content(previous) == content:
+    if _same_version(previous, content):
         # Same content whose files were damaged or removed: rewrite them as the same version.
         return {k: previous[k] for k in VERSION_KEYS if k in previous}
     old = previous or {"stats": {}, "splits": {}}

@@ -1,0 +1,153 @@
+"""`actforge refresh` of a project with `push_to_hub`, against the loopback Hub of `tests/hub_server.py`.
+
+Done when: adding one trajectory to a source and refreshing adds exactly its pairs, bumps the version
+and makes exactly one Hub commit that `load_dataset(repo_id)` reads back with the new row count; an
+identical refresh makes no commit. The token reaches the push only through `HF_TOKEN`, and the
+endpoint only through huggingface_hub's own setting (`constants.ENDPOINT`, what `HF_ENDPOINT` sets at
+import), as for a user; it never appears in anything printed or logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import huggingface_hub.constants
+import pytest
+
+from flows.cli import main
+from pipelines.project import load_project
+from tests.hub_server import HubServer
+from tests.test_refresh import NEW, _project
+
+TOKEN = "hf_test_" + os.urandom(12).hex()
+REPO_ID = "user/ds"
+LOGGERS = ("", "huggingface_hub", "httpx2", "pipelines", "flows", "prefect")
+FORMAT = logging.Formatter("%(levelname)s %(name)s %(message)s")  # also renders tracebacks
+
+LOAD = """
+import datasets, json, sys
+repo, revisions = sys.argv[1], sys.argv[2:]
+print(json.dumps({rev: {s: len(d) for s, d in datasets.load_dataset(repo, revision=rev).items()}
+                  for rev in revisions}))
+"""
+
+pytestmark = pytest.mark.usefixtures("prefect_harness", "hf_offline")
+
+
+@pytest.fixture
+def hub(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> Iterator[HubServer]:
+    """A loopback Hub holding the token; huggingface_hub pointed at it as HF_ENDPOINT would at import."""
+    with HubServer(TOKEN) as server:
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        # `hf_offline` keeps the build off the network; the push is allowed out, but only to loopback.
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_TELEMETRY", True)
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", server.endpoint)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-login" / "token"))
+        for name in LOGGERS:
+            caplog.set_level(logging.DEBUG, logger=name)
+        prefect = logging.getLogger("prefect")  # does not propagate to the root logger caplog listens on
+        prefect.addHandler(caplog.handler)
+        try:
+            yield server
+        finally:
+            prefect.removeHandler(caplog.handler)
+
+
+def load_counts(hub: HubServer, tmp_path: Path, *revisions: str) -> tuple[dict, str]:
+    """Rows per revision and split, read by `datasets.load_dataset(repo_id)` in a fresh process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env |= {
+        "HF_ENDPOINT": hub.endpoint,
+        "HF_TOKEN": TOKEN,
+        "HF_HOME": str(tmp_path / "hf-load"),
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD, REPO_ID, *revisions],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout + proc.stderr
+
+
+def refresh(config: Path, capfd: pytest.CaptureFixture[str], transcript: list[str]) -> str:
+    assert main(["refresh", "--config", str(config)]) == 0
+    out, err = capfd.readouterr()
+    transcript += [out, err]
+    return out
+
+
+def test_refresh_pushes_one_commit_per_new_version(
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    hub: HubServer,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = _project(tmp_path, tiny_model_dir)
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write(f"push_to_hub: {REPO_ID}\n")
+    out = Path(load_project(config).out)
+    transcript: list[str] = []
+
+    # 1. First refresh: creates the repo, commits version 1 and tags it.
+    printed = refresh(config, capfd, transcript)
+    first = json.loads((out / "manifest.json").read_text())
+    assert first["version"] == 1 and "version: 1" in printed
+    repo = hub.repo(REPO_ID)
+    assert f"hub: {REPO_ID} commit {repo.branches['main']} tag v1" in printed
+    assert repo.tags == {"v1": repo.branches["main"]}
+    assert hub.commit_count(REPO_ID) == 2  # the repo's initial commit, then ours
+    commits = hub.commit_count(REPO_ID)
+
+    # 2. Identical refresh: nothing sampled, same version, and no commit (nor tag) on the Hub.
+    printed = refresh(config, capfd, transcript)
+    assert "+0 samples (0 policy calls), +0 pairs" in printed and "version: 1" in printed
+    assert f"hub: {REPO_ID} already has this version; no commit" in printed
+    assert hub.commit_count(REPO_ID) == commits and hub.repo(REPO_ID).tags.keys() == {"v1"}
+
+    # 3. One new trajectory: exactly its pairs, version 2, exactly one commit tagged v2.
+    with (tmp_path / "experts" / "native.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(NEW) + "\n")
+    printed = refresh(config, capfd, transcript)
+    assert "+1 trajectories, +3 states" in printed and "version: 2" in printed
+    second = json.loads((out / "manifest.json").read_text())
+    assert (second["version"], second["parent_version"]) == (2, 1)
+    added = sum(second["added"]["pairs"].values())
+    assert added > 0 and second["pairs"] == first["pairs"] + added
+    assert hub.commit_count(REPO_ID) == commits + 1
+    repo = hub.repo(REPO_ID)
+    assert f"hub: {REPO_ID} commit {repo.branches['main']} tag v2" in printed
+    assert repo.tags == {"v1": repo.commits[-2].oid, "v2": repo.commits[-1].oid}
+    assert repo.commits[-1].oid == repo.branches["main"] and repo.commits[-1].parent == repo.tags["v1"]
+    local = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert {p: d for p, d in hub.files(REPO_ID).items() if p != ".gitattributes"} == local
+
+    counts, output = load_counts(hub, tmp_path, "main", "v1")
+    transcript.append(output)
+    assert counts["v1"] == {s: n for s, n in first["splits"].items() if n}
+    assert counts["main"] == {s: n for s, n in second["splits"].items() if n}
+    assert sum(counts["main"].values()) == sum(counts["v1"].values()) + added
+    assert hub.unhandled == []
+
+    # The token reached the Hub (every request is authenticated) yet nothing printed or logged shows it.
+    transcript += [FORMAT.format(r) for r in caplog.get_records("setup") + caplog.get_records("call")]
+    text = "\n".join(transcript)
+    assert "HTTP Request: POST http://127.0.0.1" in text and "Generating train split" in text
+    leaked = TOKEN in text
+    assert not leaked, "the test token appeared in printed or logged output"  # message must not show it
