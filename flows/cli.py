@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--output", help="write the JSON result here (default MODEL/eval_SPLIT.json or ./)")
     r = sub.add_parser("refresh", help="rebuild a project incrementally; new version only on change")
     r.add_argument("--config", required=True, help="project file (YAML or TOML)")
+    r.add_argument(
+        "--push-to-hub", metavar="NAME/DATASET", help="push a new version here (overrides the file)"
+    )
     v = sub.add_parser("serve", help="serve the refresh flow on a schedule (needs a Prefect server)")
     v.add_argument("--config", required=True, help="project file (YAML or TOML)")
     when = v.add_mutually_exclusive_group(required=True)
@@ -163,11 +166,11 @@ def _print_push(result: dict[str, Any]) -> None:
         print(f"hub: {result['repo_id']} already has this version; no commit")
 
 
-def refresh_command(config: str) -> int:
+def refresh_command(config: str, push_to_hub: str | None) -> int:
     configure_prefect()
     from flows.refresh import refresh
 
-    result = refresh(config)
+    result = refresh(config, push_to_hub)
     _print_build(result)
     print(f"version: {result['version']}")
     if "hub" in result:
@@ -224,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             return train_command(args, overrides)
         if args.command == "refresh":
-            return refresh_command(args.config)
+            return refresh_command(args.config, args.push_to_hub)
         if args.command == "serve":
             return serve_command(args.config, args.cron, args.interval)
         if args.command == "publish":

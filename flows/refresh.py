@@ -29,10 +29,14 @@ def push(out: str, repo_id: str, revision: str | None, private: bool) -> dict[st
 
 
 @flow(name="refresh")
-def refresh(config: str) -> dict[str, Any]:
-    """Refresh the dataset a project file describes; push it when the project names a Hub repo."""
+def refresh(config: str, push_to_hub: str | None = None) -> dict[str, Any]:
+    """Refresh the dataset a project file describes; push it when a Hub repo is named.
+
+    `push_to_hub` overrides the project's own `push_to_hub` repo.
+    """
     project = load_project(config)
     result = build(**project.build_args())
-    if project.push_to_hub:
-        result["hub"] = push(project.out, project.push_to_hub, project.revision, project.private)
+    repo_id = push_to_hub or project.push_to_hub
+    if repo_id:
+        result["hub"] = push(project.out, repo_id, project.revision, project.private)
     return result

@@ -31,6 +31,7 @@ DEFAULT, ACT = "default", "act"
 # Config -> folder: raw pairs under data/ (the Hub's default), TRL-ready critic examples under act/.
 FOLDERS = {DEFAULT: "data", ACT: "act"}
 SCHEMAS = {DEFAULT: PAIR_SCHEMA, ACT: ACT_SCHEMA}
+SAMPLE_CHARS = 240  # longest text shown in the card's sample row
 SORT_KEYS = [("trajectory_id", "ascending"), ("step_index", "ascending"), ("pair_id", "ascending")]
 SHARD_NAME = re.compile(rf"^(?:{'|'.join(map(re.escape, SPLITS))})-\d{{5}}-of-\d{{5}}\.parquet$")
 
@@ -92,7 +93,7 @@ def publish(
         if _same_version(previous, content) and _intact(root, previous):
             return previous
         manifest = content | _version(previous, content)
-        (staging / CARD).write_text(render_card(manifest), encoding="utf-8")
+        (staging / CARD).write_text(render_card(manifest, sample_row(ordered)), encoding="utf-8")
         (staging / MANIFEST).write_text(json.dumps(manifest, sort_keys=True, indent=2) + "\n", "utf-8")
         _commit(staging, root, [s["path"] for s in shards])
     finally:
@@ -297,6 +298,22 @@ def _bullets(mapping: dict[str, Any], indent: str = "") -> list[str]:
     return lines
 
 
+def _sample_section(sample: dict[str, Any] | None) -> list[str]:
+    if sample is None:
+        return []
+    text = json.dumps(sample, ensure_ascii=False, indent=2)
+    return [
+        "## Sample row",
+        "",
+        "One row of the default config (long texts shortened here):",
+        "",
+        "```json",
+        text,
+        "```",
+        "",
+    ]
+
+
 PROMPT_NOTE = """Each row of the default config is self-contained: one row is enough to render a
 critic prompt. The `act` config holds that prompt ready for TRL: a conversational `prompt` (system
 and user messages showing the state, then "Action 1" and "Action 2") and `expert_slot` (1 or 2), the
@@ -311,7 +328,26 @@ act = datasets.load_dataset("<path or repo>", "act")   # feeds trl.GRPOTrainer d
 ```"""
 
 
-def render_card(manifest: dict[str, Any]) -> str:
+def sample_row(pairs: pa.Table, limit: int = SAMPLE_CHARS) -> dict[str, Any] | None:
+    """The card's example: the first train row (else the first row), long texts cut to `limit`."""
+    if pairs.num_rows == 0:
+        return None
+    train = pc.equal(pairs["split"], "train")
+    index = pc.index(train, True).as_py() if pc.any(train).as_py() else 0
+    return _abbreviate(pairs.slice(index, 1).to_pylist()[0], limit)
+
+
+def _abbreviate(value: Any, limit: int) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + f"… [{len(value) - limit} more chars]"
+    if isinstance(value, list):
+        return [_abbreviate(v, limit) for v in value]
+    if isinstance(value, dict):
+        return {k: _abbreviate(v, limit) for k, v in value.items()}
+    return value
+
+
+def render_card(manifest: dict[str, Any], sample: dict[str, Any] | None = None) -> str:
     """The dataset card (README.md) for a manifest: front matter for the Hub, then prose."""
     provenance = manifest["provenance"]
     body = [
@@ -334,6 +370,7 @@ def render_card(manifest: dict[str, Any]) -> str:
         "",
         *[f"- `{f.name}` ({f.type}): {COLUMN_DOCS.get(f.name, '')}" for f in PAIR_SCHEMA],
         "",
+        *_sample_section(sample),
         "## Splits",
         "",
         "| split | rows |",

@@ -21,6 +21,7 @@ from pathlib import Path
 import huggingface_hub.constants
 import pytest
 
+from flows.cli import main
 from pipelines.hub import HubError, push_dataset
 from pipelines.publish import publish
 from tests.hub_server import HubServer
@@ -174,6 +175,24 @@ def test_unchanged_push_commits_nothing_and_a_changed_one_commits_once(
     counts = load_counts(hub, tmp_path, repo_id, "v1", "v2")
     fewer = {"train": 13, "validation": 5, "test": 5}
     assert counts == {"v1": {"default": FULL, "act": FULL}, "v2": {"default": fewer, "act": fewer}}
+
+
+def test_cli_publish_commits_a_version_once(
+    hub: HubServer, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`actforge publish` with the endpoint and token only where a user sets them (HF_ENDPOINT, HF_TOKEN)."""
+    out = published(tmp_path)
+    assert main(["publish", str(out), "--repo-id", "tester/cli", "--private"]) == 0
+    assert main(["publish", str(out), "--repo-id", "tester/cli"]) == 0
+    printed, err = capfd.readouterr()
+    TRANSCRIPT.extend([printed, err])
+    repo = hub.repo("tester/cli")
+    head = repo.branches["main"]
+    assert printed.splitlines() == [
+        f"hub: tester/cli commit {head} tag v1",
+        "hub: tester/cli already has this version; no commit",
+    ]
+    assert repo.private and repo.tags == {"v1": head} and hub.commit_count("tester/cli") == 2
 
 
 def test_changed_push_adds_and_deletes_in_one_commit(hub: HubServer, tmp_path: Path) -> None:

@@ -85,8 +85,8 @@ def load_counts(hub: HubServer, tmp_path: Path, *revisions: str) -> tuple[dict, 
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout + proc.stderr
 
 
-def refresh(config: Path, capfd: pytest.CaptureFixture[str], transcript: list[str]) -> str:
-    assert main(["refresh", "--config", str(config)]) == 0
+def refresh(config: Path, capfd: pytest.CaptureFixture[str], transcript: list[str], *extra: str) -> str:
+    assert main(["refresh", "--config", str(config), *extra]) == 0
     out, err = capfd.readouterr()
     transcript += [out, err]
     return out
@@ -121,10 +121,12 @@ def test_refresh_pushes_one_commit_per_new_version(
     assert f"hub: {REPO_ID} already has this version; no commit" in printed
     assert hub.commit_count(REPO_ID) == commits and hub.repo(REPO_ID).tags.keys() == {"v1"}
 
-    # 3. One new trajectory: exactly its pairs, version 2, exactly one commit tagged v2.
+    # 3. One new trajectory: exactly its pairs, version 2, exactly one commit tagged v2. The repo now
+    # comes from the command line instead of the project file.
     with (tmp_path / "experts" / "native.jsonl").open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(NEW) + "\n")
-    printed = refresh(config, capfd, transcript)
+    config.write_text(config.read_text(encoding="utf-8").replace(f"push_to_hub: {REPO_ID}\n", ""), "utf-8")
+    printed = refresh(config, capfd, transcript, "--push-to-hub", REPO_ID)
     assert "+1 trajectories, +3 states" in printed and "version: 2" in printed
     second = json.loads((out / "manifest.json").read_text())
     assert (second["version"], second["parent_version"]) == (2, 1)
