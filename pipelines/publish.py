@@ -31,7 +31,7 @@ DEFAULT, ACT = "default", "act"
 # Config -> folder: raw pairs under data/ (the Hub's default), TRL-ready critic examples under act/.
 FOLDERS = {DEFAULT: "data", ACT: "act"}
 SCHEMAS = {DEFAULT: PAIR_SCHEMA, ACT: ACT_SCHEMA}
-SAMPLE_CHARS = 240  # longest text shown in the card's sample row
+SAMPLE_CHARS, SAMPLE_ITEMS = 240, 3  # longest text and list shown in the card's sample row
 SORT_KEYS = [("trajectory_id", "ascending"), ("step_index", "ascending"), ("pair_id", "ascending")]
 SHARD_NAME = re.compile(rf"^(?:{'|'.join(map(re.escape, SPLITS))})-\d{{5}}-of-\d{{5}}\.parquet$")
 
@@ -93,7 +93,7 @@ def publish(
         if _same_version(previous, content) and _intact(root, previous):
             return previous
         manifest = content | _version(previous, content)
-        (staging / CARD).write_text(render_card(manifest, sample_row(ordered)), encoding="utf-8")
+        (staging / CARD).write_text(render_card(manifest, _sample_row(ordered)), encoding="utf-8")
         (staging / MANIFEST).write_text(json.dumps(manifest, sort_keys=True, indent=2) + "\n", "utf-8")
         _commit(staging, root, [s["path"] for s in shards])
     finally:
@@ -328,20 +328,26 @@ act = datasets.load_dataset("<path or repo>", "act")   # feeds trl.GRPOTrainer d
 ```"""
 
 
-def sample_row(pairs: pa.Table, limit: int = SAMPLE_CHARS) -> dict[str, Any] | None:
-    """The card's example: the first train row (else the first row), long texts cut to `limit`."""
+def _sample_row(pairs: pa.Table, limit: int = SAMPLE_CHARS) -> dict[str, Any] | None:
+    """The card's example: the train row (else any) with the longest history, texts cut to `limit`.
+
+    The longest history shows what a full state looks like; ties go to the first row in sort order.
+    """
     if pairs.num_rows == 0:
         return None
     train = pc.equal(pairs["split"], "train")
-    index = pc.index(train, True).as_py() if pc.any(train).as_py() else 0
-    return _abbreviate(pairs.slice(index, 1).to_pylist()[0], limit)
+    candidates = pairs.filter(train) if pc.any(train).as_py() else pairs
+    lengths = pc.list_value_length(candidates["history"])
+    index = pc.index(lengths, pc.max(lengths)).as_py()
+    return _abbreviate(candidates.slice(index, 1).to_pylist()[0], limit)
 
 
 def _abbreviate(value: Any, limit: int) -> Any:
     if isinstance(value, str):
         return value if len(value) <= limit else value[:limit] + f"… [{len(value) - limit} more chars]"
     if isinstance(value, list):
-        return [_abbreviate(v, limit) for v in value]
+        more = [f"… [{len(value) - SAMPLE_ITEMS} more items]"] if len(value) > SAMPLE_ITEMS else []
+        return [_abbreviate(v, limit) for v in value[:SAMPLE_ITEMS]] + more
     if isinstance(value, dict):
         return {k: _abbreviate(v, limit) for k, v in value.items()}
     return value

@@ -148,8 +148,8 @@ def test_card_front_matter_and_body(tmp_path: Path) -> None:
     assert str(tmp_path) not in text
 
 
-def test_card_shows_the_first_train_row_as_sample(tmp_path: Path) -> None:
-    long = {"t9": ("test", 1), "t0": ("train", 2)}
+def test_card_shows_a_train_row_with_the_longest_history_as_sample(tmp_path: Path) -> None:
+    long = {"t9": ("test", 1), "t0": ("train", 6)}
     pairs = make_pairs(long)
     observation = "x" * 1000
     pairs = pairs.set_column(
@@ -160,11 +160,12 @@ def test_card_shows_the_first_train_row_as_sample(tmp_path: Path) -> None:
     text = (tmp_path / "README.md").read_text(encoding="utf-8")
     block = text.split("## Sample row", 1)[1].split("```json\n", 1)[1].split("\n```", 1)[0]
     sample = json.loads(block)
-    first_train = datasets.load_dataset(str(tmp_path), split="train")[0]
-    assert sample["pair_id"] == first_train["pair_id"] and sample["split"] == "train"
-    assert sample["expert_action"] == first_train["expert_action"]
+    last = datasets.load_dataset(str(tmp_path), split="train")[-1]  # t0's last step: 5 earlier steps
+    assert sample["pair_id"] == last["pair_id"] and sample["split"] == "train"
+    assert sample["expert_action"] == last["expert_action"] == "t0 act 5"
     assert set(sample) == set(PAIR_SCHEMA.names)
     assert sample["observation"] == "x" * 240 + "… [760 more chars]"
+    assert sample["history"] == [*last["history"][:3], "… [2 more items]"]
 
 
 def test_license_defaults_to_other(tmp_path: Path) -> None:
