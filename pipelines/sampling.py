@@ -9,9 +9,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-import torch
-from transformers import DynamicCache
-
 from pipelines.filters import FilterConfig, judge
 from pipelines.ids import derive_seed, params_hash, sample_id
 from pipelines.policy import Policy
@@ -45,29 +42,32 @@ class SamplingParams:
         return params_hash(self.as_dict())
 
 
-@torch.no_grad()
 def generate_k(policy: Policy, prompt_ids: list[int], params: SamplingParams, seed: int) -> list[str]:
     """K sampled continuations of one prompt, sharing a single prefill of its KV cache."""
+    import torch  # with the model (see pipelines.policy): a run with nothing to sample skips it
+    from transformers import DynamicCache
+
     model, tokenizer = policy.model, policy.tokenizer
     ids = torch.tensor([prompt_ids], dtype=torch.long)
-    cache = DynamicCache(config=model.config)
-    model(input_ids=ids[:, :-1], cache=cache, use_cache=True)
-    cache.batch_repeat_interleave(params.k)
-    batch = ids.repeat(params.k, 1)
-    torch.manual_seed(seed)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    out = model.generate(
-        input_ids=batch,
-        attention_mask=torch.ones_like(batch),
-        cache=cache,
-        do_sample=True,
-        temperature=params.temperature,
-        top_p=params.top_p,
-        max_new_tokens=params.max_new_tokens,
-        stop_strings=["\n"],
-        tokenizer=tokenizer,
-        pad_token_id=pad,
-    )
+    with torch.no_grad():
+        cache = DynamicCache(config=model.config)
+        model(input_ids=ids[:, :-1], cache=cache, use_cache=True)
+        cache.batch_repeat_interleave(params.k)
+        batch = ids.repeat(params.k, 1)
+        torch.manual_seed(seed)
+        out = model.generate(
+            input_ids=batch,
+            attention_mask=torch.ones_like(batch),
+            cache=cache,
+            do_sample=True,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_new_tokens=params.max_new_tokens,
+            stop_strings=["\n"],
+            tokenizer=tokenizer,
+            pad_token_id=pad,
+        )
     return [tokenizer.decode(row[ids.shape[1] :], skip_special_tokens=True) for row in out]
 
 

@@ -17,10 +17,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -34,6 +38,34 @@ API_ROUTE = re.compile(
     r"^/api/(models|datasets|spaces)/([^/]+)/([^/]+)(?:/([a-z-]+)(?:/([^/]+)(?:/(.*))?)?)?$"
 )
 RESOLVE_ROUTE = re.compile(r"^/(?:(datasets|spaces)/)?([^/]+)/([^/]+)/resolve/([^/]+)/(.+)$")
+
+LOAD = """
+import datasets, json, sys
+repo, revisions = sys.argv[1], sys.argv[2:]
+print(json.dumps({
+    rev: {cfg: {s: len(d) for s, d in datasets.load_dataset(repo, cfg, revision=rev).items()}
+          for cfg in ("default", "act")}
+    for rev in revisions
+}))
+"""
+
+
+def load_counts(endpoint: str, token: str, home: Path, repo_id: str, *revisions: str) -> tuple[dict, str]:
+    """Rows per revision, config and split, as `datasets.load_dataset(repo_id)` reads them in a fresh
+    process configured the way a user would (HF_ENDPOINT, HF_TOKEN); also everything it printed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env |= {
+        "HF_ENDPOINT": endpoint,
+        "HF_TOKEN": token,
+        "HF_HOME": str(home),
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    }
+    command = [sys.executable, "-c", LOAD, repo_id, *revisions]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout + proc.stderr
 
 
 def git_blob_sha1(data: bytes) -> str:

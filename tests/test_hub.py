@@ -8,11 +8,9 @@ time, so each load runs in a fresh Python process with `HF_ENDPOINT` pointing at
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ import pytest
 from flows.cli import main
 from pipelines.hub import HubError, push_dataset
 from pipelines.publish import publish
+from tests import hub_server
 from tests.hub_server import HubServer
 from tests.test_publish import PROVENANCE, STATS, TRAJECTORIES, make_pairs
 
@@ -34,16 +33,6 @@ FORMAT = logging.Formatter("%(levelname)s %(name)s %(message)s")  # also renders
 # Everything the module printed or logged, checked for the token by the last test.
 TRANSCRIPT: list[str] = []
 FEWER = {k: v for k, v in TRAJECTORIES.items() if k != "t2"}  # 13 train rows instead of 20
-
-LOAD = """
-import datasets, json, sys
-repo, revisions = sys.argv[1], sys.argv[2:]
-print(json.dumps({
-    rev: {cfg: {s: len(d) for s, d in datasets.load_dataset(repo, cfg, revision=rev).items()}
-          for cfg in ("default", "act")}
-    for rev in revisions
-}))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -89,26 +78,9 @@ def published(tmp_path: Path, trajectories: dict = TRAJECTORIES, name: str = "ds
 
 
 def load_counts(hub: HubServer, tmp_path: Path, repo_id: str, *revisions: str) -> dict:
-    """Row counts per revision, config and split, read by `datasets.load_dataset` in a fresh process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-    env |= {
-        "HF_ENDPOINT": hub.endpoint,
-        "HF_TOKEN": TOKEN,
-        "HF_HOME": str(tmp_path / "hf-load"),
-        "HF_HUB_DISABLE_XET": "1",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    }
-    proc = subprocess.run(
-        [sys.executable, "-c", LOAD, repo_id, *revisions],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    TRANSCRIPT.extend([proc.stdout, proc.stderr])
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    counts, output = hub_server.load_counts(hub.endpoint, TOKEN, tmp_path / "hf-load", repo_id, *revisions)
+    TRANSCRIPT.append(output)
+    return counts
 
 
 def error_of(out: Path, repo_id: str, hub: HubServer, **kwargs) -> HubError:

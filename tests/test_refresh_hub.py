@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import pytest
 
 from flows.cli import main
 from pipelines.project import load_project
-from tests.hub_server import HubServer
+from tests.hub_server import HubServer, load_counts
 from tests.test_refresh import NEW, _project
 
 TOKEN = "hf_test_" + os.urandom(12).hex()
@@ -30,12 +28,6 @@ REPO_ID = "user/ds"
 LOGGERS = ("", "huggingface_hub", "httpx2", "pipelines", "flows", "prefect")
 FORMAT = logging.Formatter("%(levelname)s %(name)s %(message)s")  # also renders tracebacks
 
-LOAD = """
-import datasets, json, sys
-repo, revisions = sys.argv[1], sys.argv[2:]
-print(json.dumps({rev: {s: len(d) for s, d in datasets.load_dataset(repo, revision=rev).items()}
-                  for rev in revisions}))
-"""
 
 pytestmark = pytest.mark.usefixtures("prefect_harness", "hf_offline")
 
@@ -61,28 +53,6 @@ def hub(
             yield server
         finally:
             prefect.removeHandler(caplog.handler)
-
-
-def load_counts(hub: HubServer, tmp_path: Path, *revisions: str) -> tuple[dict, str]:
-    """Rows per revision and split, read by `datasets.load_dataset(repo_id)` in a fresh process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-    env |= {
-        "HF_ENDPOINT": hub.endpoint,
-        "HF_TOKEN": TOKEN,
-        "HF_HOME": str(tmp_path / "hf-load"),
-        "HF_HUB_DISABLE_XET": "1",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    }
-    proc = subprocess.run(
-        [sys.executable, "-c", LOAD, REPO_ID, *revisions],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout + proc.stderr
 
 
 def refresh(config: Path, capfd: pytest.CaptureFixture[str], transcript: list[str], *extra: str) -> str:
@@ -140,11 +110,12 @@ def test_refresh_pushes_one_commit_per_new_version(
     local = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert {p: d for p, d in hub.files(REPO_ID).items() if p != ".gitattributes"} == local
 
-    counts, output = load_counts(hub, tmp_path, "main", "v1")
+    counts, output = load_counts(hub.endpoint, TOKEN, tmp_path / "hf-load", REPO_ID, "main", "v1")
     transcript.append(output)
-    assert counts["v1"] == {s: n for s, n in first["splits"].items() if n}
-    assert counts["main"] == {s: n for s, n in second["splits"].items() if n}
-    assert sum(counts["main"].values()) == sum(counts["v1"].values()) + added
+    for revision, manifest in (("v1", first), ("main", second)):
+        rows = {s: n for s, n in manifest["splits"].items() if n}
+        assert counts[revision] == {"default": rows, "act": rows}
+    assert sum(counts["main"]["default"].values()) == sum(counts["v1"]["default"].values()) + added
     assert hub.unhandled == []
 
     # The token reached the Hub (every request is authenticated) yet nothing printed or logged shows it.
