@@ -345,9 +345,9 @@ def _sample_row(pairs: pa.Table, limit: int = SAMPLE_CHARS) -> dict[str, Any] | 
 def _abbreviate(value: Any, limit: int) -> Any:
     if isinstance(value, str):
         return value if len(value) <= limit else value[:limit] + f"… [{len(value) - limit} more chars]"
-    if isinstance(value, list):
-        more = [f"… [{len(value) - SAMPLE_ITEMS} more items]"] if len(value) > SAMPLE_ITEMS else []
-        return [_abbreviate(v, limit) for v in value[:SAMPLE_ITEMS]] + more
+    if isinstance(value, list):  # the last items: in a history, the steps nearest the state
+        earlier = [f"… [{len(value) - SAMPLE_ITEMS} earlier items]"] if len(value) > SAMPLE_ITEMS else []
+        return earlier + [_abbreviate(v, limit) for v in value[-SAMPLE_ITEMS:]]
     if isinstance(value, dict):
         return {k: _abbreviate(v, limit) for k, v in value.items()}
     return value

@@ -165,7 +165,7 @@ def test_card_shows_a_train_row_with_the_longest_history_as_sample(tmp_path: Pat
     assert sample["expert_action"] == last["expert_action"] == "t0 act 5"
     assert set(sample) == set(PAIR_SCHEMA.names)
     assert sample["observation"] == "x" * 240 + "… [760 more chars]"
-    assert sample["history"] == [*last["history"][:3], "… [2 more items]"]
+    assert sample["history"] == ["… [2 earlier items]", *last["history"][-3:]]
 
 
 def test_license_defaults_to_other(tmp_path: Path) -> None:
