@@ -328,8 +328,8 @@ act = datasets.load_dataset("<path or repo>", "act")   # feeds trl.GRPOTrainer d
 ```"""
 
 
-def _sample_row(pairs: pa.Table, limit: int = SAMPLE_CHARS) -> dict[str, Any] | None:
-    """The card's example: the train row (else any) with the longest history, texts cut to `limit`.
+def _sample_row(pairs: pa.Table) -> dict[str, Any] | None:
+    """The card's example: the train row (else any) with the longest history, shortened for reading.
 
     The longest history shows what a full state looks like; ties go to the first row in sort order.
     """
@@ -339,17 +339,19 @@ def _sample_row(pairs: pa.Table, limit: int = SAMPLE_CHARS) -> dict[str, Any] | 
     candidates = pairs.filter(train) if pc.any(train).as_py() else pairs
     lengths = pc.list_value_length(candidates["history"])
     index = pc.index(lengths, pc.max(lengths)).as_py()
-    return _abbreviate(candidates.slice(index, 1).to_pylist()[0], limit)
+    return _abbreviate(candidates.slice(index, 1).to_pylist()[0])
 
 
-def _abbreviate(value: Any, limit: int) -> Any:
+def _abbreviate(value: Any) -> Any:
+    """Texts cut to SAMPLE_CHARS, lists to their last SAMPLE_ITEMS items."""
     if isinstance(value, str):
-        return value if len(value) <= limit else value[:limit] + f"… [{len(value) - limit} more chars]"
+        cut = len(value) - SAMPLE_CHARS
+        return value if cut <= 0 else value[:SAMPLE_CHARS] + f"… [{cut} more chars]"
     if isinstance(value, list):  # the last items: in a history, the steps nearest the state
         earlier = [f"… [{len(value) - SAMPLE_ITEMS} earlier items]"] if len(value) > SAMPLE_ITEMS else []
-        return earlier + [_abbreviate(v, limit) for v in value[-SAMPLE_ITEMS:]]
+        return earlier + [_abbreviate(v) for v in value[-SAMPLE_ITEMS:]]
     if isinstance(value, dict):
-        return {k: _abbreviate(v, limit) for k, v in value.items()}
+        return {k: _abbreviate(v) for k, v in value.items()}
     return value
 
 

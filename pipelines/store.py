@@ -123,38 +123,37 @@ class Store:
     def add_pairs(self, records: Sequence[Pair]) -> int:
         return self._insert("pairs", records)
 
-    def _query(self, sql: str, params: list[Any], tables: dict[str, pa.Table]) -> list[tuple[Any, ...]]:
+    @contextmanager
+    def _cursor(self, tables: dict[str, pa.Table]) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor that sees `tables` (Arrow data, never SQL text) under their names."""
         cur = self.con.cursor()
         try:
             for name, table in tables.items():
                 cur.register(name, table)
-            return cur.execute(sql, params).fetchall()
+            yield cur
         finally:
             cur.close()
+
+    @staticmethod
+    def _wanted(key: str, ids: Iterable[str]) -> pa.Table:
+        return pa.table({key: pa.array(sorted(set(ids)), pa.string())})
 
     def _rows(self, table: str, key: str, ids: Iterable[str], order: str) -> pa.Table:
         """Rows of `table` whose `key` is in `ids`, ordered, cast to the table's Arrow schema."""
         schema = TABLES[table][0]
-        wanted = pa.table({key: pa.array(sorted(set(ids)), pa.string())})
-        cur = self.con.cursor()
-        try:
-            cur.register("wanted", wanted)
-            rows = cur.sql(
-                f"SELECT t.* FROM {table} t JOIN wanted USING ({key}) ORDER BY {order}"
-            ).to_arrow_table()
-        finally:
-            cur.close()
+        with self._cursor({"wanted": self._wanted(key, ids)}) as cur:
+            sql = f"SELECT t.* FROM {table} t JOIN wanted USING ({key}) ORDER BY {order}"
+            rows = cur.sql(sql).to_arrow_table()
         return rows.select(schema.names).cast(schema)
 
     def sampled_state_ids(self, state_ids: Iterable[str], policy: str, params_digest: str) -> set[str]:
         """States that already have samples for this policy and sampling parameters."""
-        wanted = pa.table({"state_id": pa.array(list(state_ids), pa.string())})
-        rows = self._query(
-            "SELECT DISTINCT s.state_id FROM samples s JOIN wanted w USING (state_id) "
-            "WHERE s.policy = ? AND s.params_hash = ?",
-            [policy, params_digest],
-            {"wanted": wanted},
-        )
+        with self._cursor({"wanted": self._wanted("state_id", state_ids)}) as cur:
+            rows = cur.execute(
+                "SELECT DISTINCT s.state_id FROM samples s JOIN wanted w USING (state_id) "
+                "WHERE s.policy = ? AND s.params_hash = ?",
+                [policy, params_digest],
+            ).fetchall()
         return {r[0] for r in rows}
 
     def trajectories(self, trajectory_ids: Iterable[str]) -> list[Trajectory]:
@@ -175,26 +174,28 @@ class Store:
     def counts(self, trajectory_ids: Iterable[str], sources: Iterable[str]) -> dict[str, Any]:
         """What a dataset holds: trajectories, states, samples by verdict, pairs by split, quarantine."""
         tables = {
-            "wanted": pa.table({"trajectory_id": pa.array(sorted(set(trajectory_ids)), pa.string())}),
-            "srcs": pa.table({"source": pa.array(sorted(set(sources)), pa.string())}),
+            "wanted": self._wanted("trajectory_id", trajectory_ids),
+            "srcs": self._wanted("source", sources),
         }
         states = "SELECT state_id FROM states JOIN wanted USING (trajectory_id)"
         samples = f"samples WHERE state_id IN ({states})"
+        with self._cursor(tables) as cur:
 
-        def grouped(column: str, rows: str) -> dict[str, int]:
-            sql = f"SELECT {column}, count(*) FROM {rows} GROUP BY {column} ORDER BY {column}"
-            return {key: int(n) for key, n in self._query(sql, [], tables)}
+            def grouped(column: str, rows: str) -> dict[str, int]:
+                sql = f"SELECT {column}, count(*) FROM {rows} GROUP BY {column} ORDER BY {column}"
+                return {key: int(n) for key, n in cur.execute(sql).fetchall()}
 
-        verdicts = grouped("verdict", samples)
-        pairs = grouped("split", "pairs JOIN wanted USING (trajectory_id)")
-        quarantined = grouped("reason", "quarantine JOIN srcs USING (source)")
-        (n_states,) = self._query(f"SELECT count(*) FROM ({states})", [], tables)[0]
+            verdicts = grouped("verdict", samples)
+            reasons = grouped("reason", samples)
+            pairs = grouped("split", "pairs JOIN wanted USING (trajectory_id)")
+            quarantined = grouped("reason", "quarantine JOIN srcs USING (source)")
+            (n_states,) = cur.execute(f"SELECT count(*) FROM ({states})").fetchone()
         return {
             "trajectories": tables["wanted"].num_rows,
             "states": int(n_states),
             "samples": sum(verdicts.values()),
             "samples_by_verdict": verdicts,
-            "samples_by_reason": grouped("reason", samples),
+            "samples_by_reason": reasons,
             "pairs": sum(pairs.values()),
             "pairs_by_split": pairs,
             "quarantined": sum(quarantined.values()),
