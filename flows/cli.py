@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.settings import configure_prefect
+from pipelines.critic import PROTOCOLS
 from pipelines.sources import FILE_FORMATS
 
 SUMMARY_KEYS = ("trajectories", "states", "samples", "pairs", "quarantined")
@@ -44,21 +45,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--trust-remote-code", action="store_true", help="allow a model folder's own code")
     b.add_argument("--push-to-hub", metavar="NAME/DATASET", help="push the published version to the Hub")
-    b.add_argument("--train", action="store_true", help="then evaluate the policy, train ACT, evaluate again")
-    b.add_argument("--output-dir", help="with --train: where the trained model goes (default OUT-act)")
-    b.add_argument("--config", help="with --train: a YAML file of TRL GRPOConfig fields")
-    b.add_argument("--eval-max-pairs", type=int, help="with --train: evaluate on at most N pairs and states")
-    t = sub.add_parser("train", help="train with TRL: act (critic GRPO), action (GRPO), sft (IL baseline)")
-    t.add_argument("kind", choices=("act", "action", "sft"))
+    b.add_argument("--train", action="store_true", help="then run the ACT recipe on the built dataset")
+    b.add_argument("--output-dir", help="with --train: where the recipe's models go (default OUT-recipe)")
+    _recipe_arguments(b)
+    t = sub.add_parser(
+        "train", help="train with TRL: act (critic GRPO), action (GRPO), sft (IL), recipe (all, compared)"
+    )
+    t.add_argument("kind", choices=("act", "action", "sft", "recipe"))
     t.add_argument("--data", required=True, help="a dataset folder written by `actforge build`")
     t.add_argument("--model", default="smollm2", help="'smollm2' (bundled) or a local model folder")
     t.add_argument("--output-dir", required=True)
-    t.add_argument("--config", help="a YAML file of TRL config fields (GRPOConfig or SFTConfig)")
-    e = sub.add_parser("eval", help="pairwise critic accuracy and next-action accuracy of a model")
-    e.add_argument("--data", required=True, help="a dataset folder written by `actforge build`")
+    _recipe_arguments(t)
+    e = sub.add_parser("eval", help="critic judgment, next-action accuracy and live play of a model")
+    e.add_argument("--data", help="a dataset folder written by `actforge build`")
     e.add_argument("--model", default="smollm2", help="'smollm2' (bundled) or a local model folder")
     e.add_argument("--split", default="test")
     e.add_argument("--max-pairs", type=int, help="evaluate at most N pairs (and N states)")
+    e.add_argument(
+        "--protocol", choices=PROTOCOLS, help="critic protocol (default: the model's own, or direct)"
+    )
+    e.add_argument("--free-text-tokens", type=int, default=64, help="tag rate of free answers (0: skip)")
+    e.add_argument("--play", metavar="SPEC", help="play a live environment, e.g. scienceworld:boil@test:5")
+    e.add_argument("--max-steps", type=int, default=30, help="with --play: actions per episode")
     e.add_argument("--output", help="write the JSON result here (default MODEL/eval_SPLIT.json or ./)")
     r = sub.add_parser("refresh", help="rebuild a project incrementally; new version only on change")
     r.add_argument("--config", required=True, help="project file (YAML or TOML)")
@@ -79,6 +87,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("out", help="a folder written by `actforge build`")
     s.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     return parser
+
+
+def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `train` and `build --train` (which runs the recipe)."""
+    parser.add_argument("--config", help="a YAML file of TRL config fields (GRPOConfig or SFTConfig)")
+    parser.add_argument(
+        "--protocol",
+        default="auto",
+        choices=("auto", *PROTOCOLS),
+        help="critic answer protocol (act, recipe)",
+    )
+    parser.add_argument("--stage3", default="both", choices=("action", "sft", "both"), help="recipe: stage 3")
+    parser.add_argument("--play", metavar="SPEC", help="recipe: also play this live spec with every model")
+    parser.add_argument("--play-steps", type=int, default=30, help="recipe: actions per played episode")
+    parser.add_argument("--eval-max-pairs", type=int, help="recipe: evaluate on at most N pairs and states")
 
 
 def _table(stats: dict[str, Any]) -> str:
@@ -136,21 +159,30 @@ def build_command(args: argparse.Namespace, overrides: list[str]) -> int:
             _print_push(_push(result["out"], args.push_to_hub, None, False))
         return 0
     from flows.train import build_and_train
-    from trainers.evaluate import compare_table
-    from trainers.train import parse_train_args
+    from trainers.recipe import STAGE3, overrides_for
 
-    parse_train_args("act", args.config, overrides)  # fail on a bad override before building
+    for kind in ("act", *STAGE3[args.stage3]):
+        overrides_for(kind, overrides)  # fail on a bad override before building
     result = build_and_train(
         build_args=_build_args(args),
-        output_dir=args.output_dir or f"{args.out.rstrip('/')}-act",
-        config=args.config,
-        overrides=overrides,
-        eval_max_pairs=args.eval_max_pairs,
+        output_dir=args.output_dir or f"{args.out.rstrip('/')}-recipe",
+        recipe_args=_recipe_args(args, overrides),
     )
     _print_build(result["build"])
-    print(f"trained model: {result['model']}")
-    print(compare_table(result["before"], result["after"]))
+    print(result["recipe"]["table"])
     return 0
+
+
+def _recipe_args(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
+    return {
+        "stage3": args.stage3,
+        "config": args.config,
+        "overrides": overrides,
+        "protocol": args.protocol,
+        "play_spec": args.play,
+        "play_steps": args.play_steps,
+        "eval_max_pairs": args.eval_max_pairs,
+    }
 
 
 def _push(out: str, repo_id: str, revision: str | None, private: bool) -> dict[str, Any]:
@@ -192,20 +224,45 @@ def serve_command(config: str, cron: str | None, interval: int | None) -> int:
 
 
 def train_command(args: argparse.Namespace, overrides: list[str]) -> int:
+    if args.kind == "recipe":
+        from trainers.recipe import recipe
+
+        result = recipe(args.data, args.model, args.output_dir, **_recipe_args(args, overrides))
+        print(result["table"])
+        print(f"result: {Path(args.output_dir) / 'recipe.json'}")
+        return 0
     from trainers.train import train
 
-    print(
-        f"trained model: {train(args.kind, args.data, args.model, args.output_dir, args.config, overrides)}"
-    )
+    folder = train(args.kind, args.data, args.model, args.output_dir, args.config, overrides, args.protocol)
+    print(f"trained model: {folder}")
     return 0
 
 
 def eval_command(args: argparse.Namespace) -> int:
     from trainers.evaluate import evaluate, format_table, write_result
+    from trainers.train import run_protocol
 
-    result = evaluate(
-        args.data, args.model, split=args.split, max_pairs=args.max_pairs, max_states=args.max_pairs
-    )
+    if args.data is None and args.play is None:
+        raise ValueError("eval needs --data OUT, --play SPEC, or both")
+    result: dict[str, Any] = {"model": args.model, "critic": {}, "action": {}}
+    if args.data is not None:
+        protocol = args.protocol or run_protocol(args.model) or "direct"
+        result = evaluate(
+            args.data,
+            args.model,
+            args.split,
+            args.max_pairs,
+            args.max_pairs,
+            protocol,
+            free_text_tokens=args.free_text_tokens,
+        )
+    if args.play is not None:
+        from pipelines.policy import load_policy
+        from trainers.play import play
+
+        result["play"] = play(load_policy(args.model), args.play, args.max_steps)
+        for task, row in sorted(result["play"]["tasks"].items()):
+            print(f"play {task}: mean score {row['mean_score']:.1f}, success {row['success_rate']:.2f}")
     default = Path(args.model) if Path(args.model).is_dir() else Path(".")
     path = Path(args.output) if args.output else default / f"eval_{args.split}.json"
     write_result(result, path)

@@ -1,36 +1,38 @@
-"""ACT's critic task from one pair row: the prompt, which slot holds the expert, the answer parser.
+"""ACT's critic task: the one critic prompt, its answer protocols, and the "act" config of both orders.
 
-The expert's slot is fixed by a seeded hash of `pair_id`: within a split, pairs are ranked by that
-hash and alternate between slot 1 and slot 2, so the assignment is reproducible and each split is
-balanced to within one row (a hash coin per row would drift several points off half on a few
-hundred rows). The prompt depends only on the two actions in slot order, so it cannot leak which
-one is the expert's.
+Every pair is shown in both orders (expert in slot 1, then in slot 2), so the published data is
+exactly balanced and a critic that always answers one slot is right on half the rows and never on
+both rows of a pair. The prompt depends only on the two actions in slot order, so it cannot leak
+which one is the expert's.
+
+Two answer protocols share that prompt and differ in how the assistant turn begins and ends:
+- `direct`: the turn is opened with `<answer>` and the model writes one digit. Small models follow it
+  (the base SmolLM2-135M writes 1 or 2 almost always), and it is cheap enough for CPUs.
+- `reason`: ACT's shape. The model reasons for a bounded budget; the harness then appends `<answer>`
+  (tokens masked from the loss) and the model writes the digit.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from pipelines.ids import content_hash
-from pipelines.prompts import few_shot_for
+from pipelines.prompts import few_shot_for, render_chat
 from schemas import ACT_SCHEMA
 
-CRITIC_VERSION = "critic-v1"
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+CRITIC_VERSION = "critic-v2"
 DEFAULT_HISTORY_CHARS = 4000
-_ANSWER = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.IGNORECASE | re.DOTALL)
-
-
-def expert_slots(pair_ids: Sequence[str], seed: int = 0) -> list[int]:
-    """1 or 2 for each pair of one split: alternating along the seeded hash order of the ids."""
-    order = sorted(range(len(pair_ids)), key=lambda i: content_hash("slot", [seed, pair_ids[i]]))
-    slots = [0] * len(pair_ids)
-    for rank, index in enumerate(order):
-        slots[index] = 1 + rank % 2
-    return slots
+PROTOCOLS = ("direct", "reason")
+ANSWER_OPEN = "<answer>"
+SLOTS = (1, 2)
+_TAGGED = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.IGNORECASE | re.DOTALL)
+_DIGIT = re.compile(r"\s*([12])(?![0-9])")
 
 
 def slot_actions(row: Mapping[str, Any], slot: int) -> tuple[str, str]:
@@ -62,42 +64,66 @@ def critic_messages(
     system = (
         f"You judge the actions of an agent acting in {title}. Given the task, the earlier steps, "
         "the current observation and two candidate actions, decide which action an expert would take "
-        "next. Think it through briefly, then give your final answer as <answer>1</answer> or "
-        "<answer>2</answer>."
+        "next. Give your final answer as <answer>1</answer> or <answer>2</answer>."
     )
     user = (
         f"Task: {row['instruction']}\n\n"
         f"Earlier steps:\n{_history_text(row['history'], max_history_chars)}\n\n"
         f"Current observation: {row['observation']}\n\n"
         f"Action 1: {action_1}\nAction 2: {action_2}\n\n"
-        "Which action is better? Think, then answer with <answer>1</answer> or <answer>2</answer>."
+        "Which action is better? Answer with <answer>1</answer> or <answer>2</answer>."
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def critic_example(row: Mapping[str, Any], slot: int, max_history_chars: int = DEFAULT_HISTORY_CHARS) -> dict:
-    """TRL-ready fields for one pair row with the expert in `slot`: `prompt` and `expert_slot`."""
-    action_1, action_2 = slot_actions(row, slot)
-    return {"prompt": critic_messages(row, action_1, action_2, max_history_chars), "expert_slot": slot}
+def critic_prompt_text(
+    tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]], protocol: str
+) -> str:
+    """The critic prompt as the model sees it: chat template, then the protocol's opening."""
+    check_protocol(protocol)
+    return render_chat(tokenizer, messages) + (ANSWER_OPEN if protocol == "direct" else "")
 
 
-def parse_answer(text: str) -> int | None:
-    """The slot a completion names: exactly one <answer> tag holding 1 or 2, else None."""
-    answers = _ANSWER.findall(text)
+def check_protocol(protocol: str) -> str:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown critic protocol {protocol!r}; expected one of {list(PROTOCOLS)}")
+    return protocol
+
+
+def parse_digit(text: str) -> int | None:
+    """The slot written right after an opened <answer>: a 1 or 2 not followed by another digit."""
+    match = _DIGIT.match(text)
+    return int(match.group(1)) if match else None
+
+
+def parse_answer(completion: str, protocol: str) -> int | None:
+    """The slot a protocol's completion names, else None.
+
+    `direct`: the completion follows the prompt's `<answer>`. `reason`: the answer follows the last
+    `<answer>` of the completion (the harness's); reasoning without one never answered.
+    """
+    if check_protocol(protocol) == "direct":
+        return parse_digit(completion)
+    _, tag, answer = completion.lower().rpartition(ANSWER_OPEN)
+    return parse_digit(answer) if tag else None
+
+
+def parse_tagged(text: str) -> int | None:
+    """The slot of free text (no harness): exactly one <answer> tag pair holding 1 or 2, else None."""
+    answers = _TAGGED.findall(text)
     if len(answers) != 1 or answers[0] not in ("1", "2"):
         return None
     return int(answers[0])
 
 
-def act_table(pairs: pa.Table, seed: int = 0) -> pa.Table:
-    """The "act" config of a published dataset: one critic example per pair row, slots balanced per split."""
-    rows = pairs.to_pylist()
-    slots: dict[str, int] = {}
-    for split in sorted({row["split"] for row in rows}):
-        ids = [row["pair_id"] for row in rows if row["split"] == split]
-        slots.update(zip(ids, expert_slots(ids, seed), strict=True))
-    examples = []
-    for row in rows:
-        example = critic_example(row, slots[row["pair_id"]])
-        examples.append({name: example.get(name, row.get(name)) for name in ACT_SCHEMA.names})
-    return pa.Table.from_pylist(examples, schema=ACT_SCHEMA)
+def act_table(pairs: pa.Table, max_history_chars: int = DEFAULT_HISTORY_CHARS) -> pa.Table:
+    """The "act" config: every pair twice, expert in slot 1 then slot 2, rows of a pair adjacent."""
+    rows = []
+    for row in pairs.to_pylist():
+        for slot in SLOTS:
+            action_1, action_2 = slot_actions(row, slot)
+            prompt = critic_messages(row, action_1, action_2, max_history_chars)
+            rows.append({**row, "prompt": prompt, "expert_slot": slot})
+    return pa.Table.from_pylist(
+        [{name: r[name] for name in ACT_SCHEMA.names} for r in rows], schema=ACT_SCHEMA
+    )

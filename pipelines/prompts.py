@@ -1,7 +1,9 @@
-"""The prompt an agent of each environment gets: instructions, few-shot action format, history.
+"""The one agent prompt: instructions, few-shot action format, history, the assistant turn opened.
 
-The assistant turn is opened with "Action:" so even a 135M model answers with an action; the
-history window drops the oldest steps until the prompt fits `max_prompt_tokens`.
+Sampling, SFT, action GRPO, next-action evaluation and play all render a state through
+`agent_prompt_text`, so every stage trains and measures the same task. The assistant turn is opened
+with "Action:" so even a 135M model answers with an action; the history window keeps the most recent
+steps that fit `max_prompt_tokens`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 
 PROMPT_VERSION = "agent-v1"
 ACTION_PREFIX = "Action:"
+AGENT_PROMPT_TOKENS = 1024  # the agent prompt's token budget everywhere (sampling, training, evaluation)
 
 
 @dataclass(frozen=True)
@@ -104,11 +107,6 @@ def _system(shot: FewShot) -> str:
     )
 
 
-def agent_messages(state: State, window: int) -> list[dict[str, str]]:
-    """Chat messages of the agent prompt with the last `window` history steps (no "Action:" prefill)."""
-    return _turns(state, window, few_shot_for(state.environment))
-
-
 def _turns(state: State, window: int, shot: FewShot) -> list[dict[str, str]]:
     messages = [
         {"role": "system", "content": _system(shot)},
@@ -141,15 +139,38 @@ def render(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -
     return render_chat(tokenizer, messages) + ACTION_PREFIX
 
 
-def agent_prompt(state: State, tokenizer: PreTrainedTokenizerBase, max_prompt_tokens: int) -> list[int]:
-    """Token ids of the agent prompt for `state`, with as much recent history as fits."""
+def agent_prompt_text(
+    state: State, tokenizer: PreTrainedTokenizerBase, max_prompt_tokens: int = AGENT_PROMPT_TOKENS
+) -> str:
+    """The agent prompt for `state` as text: the longest recent history window that fits the budget.
+
+    The window is found by bisection (a prompt grows with its window), so a long history costs a
+    few tokenisations, not one per step. When even the bare state is too long, its tail is kept,
+    where the current observation is.
+    """
     shot = few_shot_for(state.environment)
-    window = len(state.history)
-    while True:
-        ids = tokenizer(render(tokenizer, _turns(state, window, shot)), add_special_tokens=False).input_ids
-        if len(ids) <= max_prompt_tokens:
-            return ids
-        if window == 0:
-            # Even the bare state is too long: keep its tail, where the current observation is.
-            return ids[-max_prompt_tokens:]
-        window -= 1
+
+    def text(window: int) -> str:
+        return render(tokenizer, _turns(state, window, shot))
+
+    def fits(window: int) -> bool:
+        return len(tokenizer(text(window), add_special_tokens=False).input_ids) <= max_prompt_tokens
+
+    low, high = 0, len(state.history)
+    if not fits(low):
+        ids = tokenizer(text(0), add_special_tokens=False).input_ids
+        return tokenizer.decode(ids[-max_prompt_tokens:])
+    while low < high:  # invariant: fits(low)
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    return text(low)
+
+
+def agent_prompt(
+    state: State, tokenizer: PreTrainedTokenizerBase, max_prompt_tokens: int = AGENT_PROMPT_TOKENS
+) -> list[int]:
+    """Token ids of `agent_prompt_text` (what sampling and greedy evaluation feed the model)."""
+    ids = tokenizer(
+        agent_prompt_text(state, tokenizer, max_prompt_tokens), add_special_tokens=False
+    ).input_ids
+    return ids[-max_prompt_tokens:]

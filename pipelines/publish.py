@@ -22,15 +22,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
-from pipelines.critic import act_table
-from schemas import ACT_SCHEMA, PAIR_SCHEMA, SCHEMA_VERSION, SPLITS
+from pipelines.critic import DEFAULT_HISTORY_CHARS, act_table
+from schemas import ACT_SCHEMA, PAIR_SCHEMA, PUBLISHED_STATE_SCHEMA, SCHEMA_VERSION, SPLITS
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
-DEFAULT, ACT = "default", "act"
-# Config -> folder: raw pairs under data/ (the Hub's default), TRL-ready critic examples under act/.
-FOLDERS = {DEFAULT: "data", ACT: "act"}
-SCHEMAS = {DEFAULT: PAIR_SCHEMA, ACT: ACT_SCHEMA}
+DEFAULT, ACT, STATES = "default", "act", "states"
+# Config -> folder: raw pairs under data/ (the Hub's default), TRL-ready critic examples under act/,
+# one row per expert state (what agent training and next-action evaluation need) under states/.
+FOLDERS = {DEFAULT: "data", ACT: "act", STATES: "states"}
+SCHEMAS = {DEFAULT: PAIR_SCHEMA, ACT: ACT_SCHEMA, STATES: PUBLISHED_STATE_SCHEMA}
 SAMPLE_CHARS, SAMPLE_ITEMS = 240, 3  # longest text and list shown in the card's sample row
 SORT_KEYS = [("trajectory_id", "ascending"), ("step_index", "ascending"), ("pair_id", "ascending")]
 SHARD_NAME = re.compile(rf"^(?:{'|'.join(map(re.escape, SPLITS))})-\d{{5}}-of-\d{{5}}\.parquet$")
@@ -68,6 +69,7 @@ def publish(
     provenance: dict[str, Any],
     stats: dict[str, Any],
     max_shard_bytes: int = 64 * 2**20,
+    critic_history_chars: int = DEFAULT_HISTORY_CHARS,
 ) -> dict[str, Any]:
     """Write `pairs` (config `default`) and their critic examples (config `act`) to OUT.
 
@@ -81,7 +83,7 @@ def publish(
     out.mkdir(parents=True, exist_ok=True)
     root = out.resolve()
     ordered = pairs.sort_by(SORT_KEYS).combine_chunks()
-    tables = {DEFAULT: ordered, ACT: act_table(ordered, provenance.get("seed", 0))}
+    tables = {DEFAULT: ordered, ACT: act_table(ordered, critic_history_chars), STATES: _states(ordered)}
     staging = Path(tempfile.mkdtemp(prefix=".publish-", dir=root))
     try:
         shards = []
@@ -130,6 +132,13 @@ def _validate(pairs: pa.Table) -> None:
     if leaked.num_rows:
         ids = sorted(leaked["trajectory_id"].to_pylist())
         raise ValueError(f"{len(ids)} trajectories appear in more than one split, e.g. {ids[:3]}")
+
+
+def _states(ordered: pa.Table) -> pa.Table:
+    """One row per expert state: the first of its pair rows in published order."""
+    indexed = ordered.append_column("_row", pa.array(range(ordered.num_rows), pa.int64()))
+    first = indexed.group_by("state_id").aggregate([("_row", "min")])["_row_min"]
+    return ordered.take(pc.take(first, pc.sort_indices(first))).select(PUBLISHED_STATE_SCHEMA.names)
 
 
 def _shard_count(table: pa.Table, max_shard_bytes: int) -> int:
@@ -315,16 +324,19 @@ def _sample_section(sample: dict[str, Any] | None) -> list[str]:
 
 
 PROMPT_NOTE = """Each row of the default config is self-contained: one row is enough to render a
-critic prompt. The `act` config holds that prompt ready for TRL: a conversational `prompt` (system
-and user messages showing the state, then "Action 1" and "Action 2") and `expert_slot` (1 or 2), the
-slot of the expert's action, fixed by a seeded hash of `pair_id` (pairs ranked by it alternate
-between the slots, so each split is balanced to within one row). The model is asked to think and
-answer `<answer>1</answer>` or `<answer>2</answer>`.
+critic prompt. The `act` config holds that prompt ready for TRL, every pair twice (expert in slot 1,
+then in slot 2, on adjacent rows): a conversational `prompt` (system and user messages showing the
+state, then "Action 1" and "Action 2") and `expert_slot`, the slot of the expert's action. A critic
+that always names one slot is right on exactly half of the rows and on both orders of no pair. The
+answer is `<answer>1</answer>` or `<answer>2</answer>`; `actforge train act` opens the `<answer>` tag
+itself (or appends it after a bounded reasoning budget) so even a small model answers. The `states`
+config has one row per expert state for agent training (SFT, action GRPO) and evaluation.
 
 ```python
 import datasets
 act = datasets.load_dataset("<path or repo>", "act")   # feeds trl.GRPOTrainer directly
 # reward: 1.0 when the completion's single <answer> names row["expert_slot"], else 0.0
+states = datasets.load_dataset("<path or repo>", "states")
 ```"""
 
 

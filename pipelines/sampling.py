@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pipelines.filters import FilterConfig, judge
 from pipelines.ids import derive_seed, params_hash, sample_id
 from pipelines.policy import Policy
-from pipelines.prompts import ACTION_PREFIX, PROMPT_VERSION, agent_prompt
+from pipelines.prompts import ACTION_PREFIX, AGENT_PROMPT_TOKENS, PROMPT_VERSION, agent_prompt
 from schemas import Sample, State
 
 
@@ -24,7 +24,7 @@ class SamplingParams:
     temperature: float = 1.0
     top_p: float = 0.95
     max_new_tokens: int = 24
-    max_prompt_tokens: int = 1024
+    max_prompt_tokens: int = AGENT_PROMPT_TOKENS
     seed: int = 0
     prompt: str = PROMPT_VERSION
 

@@ -7,6 +7,7 @@ can tell which contract a file follows.
 from schemas.arrow import (
     ACT_SCHEMA,
     PAIR_SCHEMA,
+    PUBLISHED_STATE_SCHEMA,
     QUARANTINE_SCHEMA,
     SAMPLE_SCHEMA,
     STATE_SCHEMA,
@@ -25,11 +26,12 @@ from schemas.records import (
     Trajectory,
 )
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: "act" holds both orders of each pair; a "states" config
 
 __all__ = [
     "ACT_SCHEMA",
     "PAIR_SCHEMA",
+    "PUBLISHED_STATE_SCHEMA",
     "QUARANTINE_SCHEMA",
     "SAMPLE_SCHEMA",
     "SCHEMA_VERSION",

@@ -97,12 +97,17 @@ PAIR_SCHEMA = pa.schema(
     ]
 )
 
+# The published "states" config: one row per expert state, everything the agent prompt needs.
+PUBLISHED_STATE_SCHEMA = pa.schema([f for f in STATE_SCHEMA if f.name != "admissible"])
+
 MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])
 
-# The TRL-ready "act" config: a conversational critic prompt per pair, and where the expert sits.
+# The TRL-ready "act" config: a conversational critic prompt per pair and order, and where the
+# expert sits (each pair appears twice, expert in slot 1 and in slot 2).
 ACT_SCHEMA = pa.schema(
     [
         ("pair_id", pa.string()),
+        ("state_id", pa.string()),
         ("trajectory_id", pa.string()),
         ("task", pa.string()),
         ("environment", pa.string()),

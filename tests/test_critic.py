@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
-from pipelines.critic import critic_example, critic_messages, expert_slots, parse_answer, slot_actions
-from pipelines.ids import content_hash
+from pipelines.critic import (
+    act_table,
+    critic_messages,
+    critic_prompt_text,
+    parse_answer,
+    parse_tagged,
+    slot_actions,
+)
+from tests.tiny_model import CHAT_TEMPLATE
 
 ROW = {
     "pair_id": "p0",
@@ -21,23 +29,28 @@ ROW = {
 }
 
 
-@pytest.mark.parametrize("n", [100, 101, 137, 400])
-def test_slots_are_seeded_and_balanced(n: int) -> None:
-    ids = [content_hash("pair", i) for i in range(n)]
-    slots = expert_slots(ids)
-    assert abs(slots.count(1) - slots.count(2)) <= 1
-    assert 0.45 <= slots.count(1) / n <= 0.55
-    # Reproducible and independent of row order.
-    by_id = dict(zip(ids, slots, strict=True))
-    assert dict(zip(ids[::-1], expert_slots(ids[::-1]), strict=True)) == by_id
-    # Another seed reshuffles the slots.
-    assert expert_slots(ids, seed=1) != slots
+def test_act_table_holds_both_orders_of_every_pair_adjacent() -> None:
+    pairs = [
+        {**ROW, "pair_id": "p0", "state_id": "s0", "trajectory_id": "t", "task": "boil", "split": "train"},
+        {
+            **ROW,
+            "pair_id": "p1",
+            "state_id": "s0",
+            "trajectory_id": "t",
+            "task": "boil",
+            "split": "train",
+            "alternative_action": "look around",
+        },
+    ]
+    table = act_table(pa.Table.from_pylist(pairs)).to_pylist()
+    assert [(r["pair_id"], r["expert_slot"]) for r in table] == [("p0", 1), ("p0", 2), ("p1", 1), ("p1", 2)]
+    first, second = table[0]["prompt"][1]["content"], table[1]["prompt"][1]["content"]
+    assert "Action 1: move metal pot to stove\nAction 2: eat metal pot" in first
+    assert "Action 1: eat metal pot\nAction 2: move metal pot to stove" in second
 
 
 def test_prompt_from_one_row_holds_the_state_and_both_actions() -> None:
-    example = critic_example(ROW, 2)
-    assert example["expert_slot"] == 2
-    system, user = example["prompt"]
+    system, user = critic_messages(ROW, *slot_actions(ROW, 2))
     assert system["role"] == "system" and user["role"] == "user"
     assert "<answer>1</answer>" in system["content"]
     content = user["content"]
@@ -82,5 +95,41 @@ def test_history_window_keeps_recent_steps() -> None:
         ("", None),
     ],
 )
-def test_parse_answer(text: str, slot: int | None) -> None:
-    assert parse_answer(text) == slot
+def test_parse_tagged(text: str, slot: int | None) -> None:
+    assert parse_tagged(text) == slot
+
+
+@pytest.mark.parametrize(
+    ("completion", "direct", "reason"),
+    [
+        ("1", 1, None),  # direct: the digit right after the prompt's <answer>
+        (" 2</answer>", 2, None),
+        ("2\n", 2, None),
+        ("12", None, None),  # not a slot
+        ("3", None, None),
+        ("", None, None),
+        ("one", None, None),
+        ("Action 2 heats the pot.\n<answer>2", None, 2),  # reason: after the harness's tag
+        ("Both look fine <answer>1</answer> maybe\n<answer>2", None, 2),  # the last tag counts
+        ("I pick 1", None, None),  # no tag: reasoning that never answered
+        ("thinking<answer>", None, None),
+        ("thinking<answer>7", None, None),
+    ],
+)
+def test_parse_answer_per_protocol(completion: str, direct: int | None, reason: int | None) -> None:
+    assert parse_answer(completion, "direct") == direct
+    assert parse_answer(completion, "reason") == reason
+
+
+def test_critic_prompt_text_opens_the_answer_for_direct_only() -> None:
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.BPE()))
+    tokenizer.chat_template = CHAT_TEMPLATE
+    messages = critic_messages(ROW, *slot_actions(ROW, 1))
+    direct = critic_prompt_text(tokenizer, messages, "direct")
+    reason = critic_prompt_text(tokenizer, messages, "reason")
+    assert direct == reason + "<answer>" and reason.endswith("<|im_start|>assistant\n")
+    with pytest.raises(ValueError, match="protocol"):
+        critic_prompt_text(tokenizer, messages, "free")

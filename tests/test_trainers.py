@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from trl.trainer.utils import RepeatSampler
 
+from pipelines.critic import ANSWER_OPEN, PROTOCOLS, parse_answer
+from pipelines.policy import load_policy
+from pipelines.prompts import agent_prompt, agent_prompt_text
 from pipelines.publish import publish
-from schemas import ACT_SCHEMA, PAIR_SCHEMA, Step, to_arrow
+from schemas import PAIR_SCHEMA, PUBLISHED_STATE_SCHEMA, Step, state_from_row, to_arrow
 from tests.factories import make_pair
-from trainers.data import act_dataset, sft_dataset, states_dataset
-from trainers.rewards import action_reward, critic_reward, format_reward
-from trainers.train import parse_train_args, train
+from trainers.data import agent_dataset, critic_dataset, sft_dataset, states_dataset
+from trainers.protocol import generate_answers
+from trainers.rewards import action_reward, critic_rewards
+from trainers.train import PAIRS_PER_STEP, parse_train_args, run_protocol, train
 
 pytestmark = pytest.mark.usefixtures("hf_offline")
 
@@ -40,48 +46,39 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.mark.parametrize(
-    ("text", "slot", "reward"),
+    ("completion", "slot", "direct", "reason"),
     [
-        ("<answer>1</answer>", 1, 1.0),
-        ("<answer>2</answer>", 1, 0.0),
-        ("I think action 2 is better.", 2, 0.0),
-        ("<answer>1</answer> <answer>2</answer>", 1, 0.0),
-        ("<answer>1</answer> or <answer>1</answer>", 1, 0.0),
-        ("Action 2 opens the door first. <answer> 2 </answer> Done.", 2, 1.0),
-        ("<answer>3</answer>", 1, 0.0),
-        ("", 1, 0.0),
+        ("1", 1, 1.0, 0.0),
+        ("2", 1, 0.0, 0.0),
+        (" 2</answer>", 2, 1.0, 0.0),
+        ("12", 1, 0.0, 0.0),
+        ("", 2, 0.0, 0.0),
+        ("Action 1 heats the pot.\n<answer>1", 1, 0.0, 1.0),
+        ("Action 1 heats the pot.\n<answer>1", 2, 0.0, 0.0),
+        ("I pick 2", 2, 0.0, 0.0),
     ],
 )
-def test_critic_reward(text: str, slot: int, reward: float) -> None:
-    assert critic_reward([text], expert_slot=[slot]) == [reward]
-    assert critic_reward([assistant(text)], expert_slot=[slot], trainer_state=None) == [reward]
-
-
-@pytest.mark.parametrize(
-    ("text", "reward"),
-    [
-        ("<answer>1</answer>", 1.0),
-        ("thinking... <answer>2</answer>", 1.0),
-        ("<answer>1</answer><answer>2</answer>", 0.0),
-        ("<answer>one</answer>", 0.0),
-        ("<answer>12</answer>", 0.0),
-        ("<answer>1", 0.0),
-        ("<answer><answer>1</answer>", 0.0),
-        ("no answer", 0.0),
-    ],
-)
-def test_format_reward(text: str, reward: float) -> None:
-    assert format_reward([text]) == [reward]
-    assert format_reward([[{"role": "user", "content": "q"}, *assistant(text)]]) == [reward]
+def test_critic_rewards(completion: str, slot: int, direct: float, reason: float) -> None:
+    for protocol, expected in (("direct", direct), ("reason", reason)):
+        funcs, weights = critic_rewards(protocol)
+        critic, answers_1, answers_2 = funcs
+        assert weights == [1.0, 0.0, 0.0]  # the answer shares only log
+        assert critic([completion], expert_slot=[slot]) == [expected]
+        assert critic([assistant(completion)], expert_slot=[slot], trainer_state=None) == [expected]
+        answer = parse_answer(completion, protocol)
+        assert answers_1([completion]) == [float(answer == 1)] and answers_2([completion]) == [
+            float(answer == 2)
+        ]
+        assert [f.__name__ for f in funcs] == ["critic", "answers_slot_1", "answers_slot_2"]
 
 
 @pytest.mark.parametrize(
     ("text", "expert", "reward"),
     [
-        ("Action: examine the thermometer", "look at thermometer", 1.0),
-        ("Action: Go Kitchen.", "go to kitchen", 1.0),
-        ("Action: go to hallway", "go to kitchen", 0.0),
-        ("Thought: I should look around first.", "look around", 0.0),
+        (" examine the thermometer", "look at thermometer", 1.0),
+        (" Go Kitchen.", "go to kitchen", 1.0),
+        (" go to hallway\nObservation: x", "go to kitchen", 0.0),
+        (" look around\nmore text", "look around", 1.0),
         ("", "look around", 0.0),
     ],
 )
@@ -91,23 +88,56 @@ def test_action_reward(text: str, expert: str, reward: float) -> None:
     assert action_reward([assistant(text)], expert_action=[expert], environment=envs) == [reward]
 
 
-def test_datasets_keep_what_trainers_need(published: str) -> None:
-    act = act_dataset(published, "train")
-    assert act.column_names == ACT_SCHEMA.names and len(act) == 6
-    assert {r["expert_slot"] for r in act} <= {1, 2}
+def test_datasets_render_the_one_prompt(published: str, tiny_model_dir: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    states = states_dataset(published, "train")
+    assert states.column_names == PUBLISHED_STATE_SCHEMA.names and len(states) == 3  # 6 pairs, 3 states
+    agent = agent_dataset(published, "train", tokenizer)
+    assert agent.column_names == ["prompt", "expert_action", "environment"]
+    assert list(agent["expert_action"]) == ["go to room 0", "go to room 1", "go to room 0"]
+    # Prompt identity: training renders exactly what sampling and evaluation tokenise.
+    for row, prompt in zip(states, agent["prompt"], strict=True):
+        state = state_from_row(row)
+        assert prompt == agent_prompt_text(state, tokenizer)
+        assert tokenizer(prompt, add_special_tokens=False).input_ids == agent_prompt(state, tokenizer)
+    assert agent[1]["prompt"].endswith("Observation: a obs 1<|im_end|>\n<|im_start|>assistant\nAction:")
+    sft = sft_dataset(published, "train", tokenizer)
+    assert sft.column_names == ["prompt", "completion"] and sft[1]["completion"] == " go to room 1"
 
-    states = states_dataset(published, "train", max_history_steps=1)
-    assert states.column_names == ["prompt", "expert_action", "environment"]
-    assert len(states) == 3  # 6 pairs, 3 unique states, published order
-    assert list(states["expert_action"]) == ["go to room 0", "go to room 1", "go to room 0"]
-    second = states[1]["prompt"]
-    assert second[-1] == {"role": "user", "content": "Observation: a obs 1"}
-    assert second[-2] == {"role": "assistant", "content": "Action: go to room 0"}
-    assert states_dataset(published, "train").to_list() == states.to_list()  # history of 1 fits either way
+    critic = critic_dataset(published, "train", tokenizer, "direct", seed=0)
+    assert critic.column_names == ["prompt", "expert_slot", "pair_id"] and len(critic) == 12
+    ids, slots = critic["pair_id"], critic["expert_slot"]
+    assert all(ids[i] == ids[i + 1] and (slots[i], slots[i + 1]) == (1, 2) for i in range(0, 12, 2))
+    assert all(p.endswith("<|im_start|>assistant\n<answer>") for p in critic["prompt"])
+    assert critic_dataset(published, "train", tokenizer, "direct", seed=1)["pair_id"] != ids  # seeded order
+    assert critic_dataset(published, "train", tokenizer, "direct", seed=0)["pair_id"] == ids
 
-    sft = sft_dataset(published, "train")
-    assert sft.column_names == ["prompt", "completion"]
-    assert sft[1]["completion"] == [{"role": "assistant", "content": "Action: go to room 1"}]
+
+def test_both_orders_of_a_pair_share_an_optimiser_step(published: str, tiny_model_dir: Path) -> None:
+    """TRL's own sampler, configured as `train act` configures it, never splits a pair across steps."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    dataset = critic_dataset(published, "train", tokenizer, "direct")
+    args = parse_train_args("act", None, [], protocol="direct")
+    assert args.per_device_train_batch_size == 2 * PAIRS_PER_STEP * args.num_generations
+    assert not args.shuffle_dataset and args.max_completion_length == 1
+    sampler = RepeatSampler(
+        dataset,
+        mini_repeat_count=args.num_generations,
+        batch_size=args.generation_batch_size // args.num_generations,
+        repeat_count=args.steps_per_generation,
+        shuffle=args.shuffle_dataset,
+        seed=args.seed,
+    )
+    indexes = list(sampler)
+    steps = [
+        indexes[i : i + args.per_device_train_batch_size]
+        for i in range(0, len(indexes), args.per_device_train_batch_size)
+    ]
+    for step in steps:
+        pairs = [dataset[i]["pair_id"] for i in step]
+        slots = {(dataset[i]["pair_id"], dataset[i]["expert_slot"]) for i in step}
+        assert all((pair, 1) in slots and (pair, 2) in slots for pair in pairs)
+        assert len(set(pairs)) == min(PAIRS_PER_STEP, len(set(dataset["pair_id"])))
 
 
 def test_yaml_and_overrides_land_in_trl_config(tmp_path: Path) -> None:
@@ -118,13 +148,14 @@ def test_yaml_and_overrides_land_in_trl_config(tmp_path: Path) -> None:
     assert args.max_steps == 2  # override wins over YAML
     assert args.temperature == 0.7 and args.beta == 0.02 and args.reward_weights == [1.0, 0.1]
     assert args.output_dir == str(tmp_path / "run")
-    assert args.num_generations == 4 and args.max_completion_length == 128 and args.logging_steps == 1
+    assert args.num_generations == 4 and args.max_completion_length == 1 and args.logging_steps == 1
     assert args.generation_batch_size % args.num_generations == 0
+    assert parse_train_args("act", None, [], protocol="reason").max_completion_length > 64
     if not torch.cuda.is_available():
         assert args.use_cpu and not args.bf16 and not args.activation_checkpointing
 
     action = parse_train_args("action", None, ["--num_generations", "3"])
-    assert action.max_completion_length == 32 and action.generation_batch_size % 3 == 0
+    assert action.max_completion_length == 24 and action.generation_batch_size % 3 == 0
 
     sft = parse_train_args("sft", None, ["--gradient_checkpointing", "true", "--logging_steps", "5"])
     assert sft.activation_checkpointing and sft.logging_steps == 5  # the user's choice stays
@@ -146,9 +177,41 @@ def test_grpo_act_run_then_reference_model_from_saved_folder(
 ) -> None:
     act = train("act", published, str(tiny_model_dir), str(tmp_path / "act"), None, FAST)
     assert_loads(act)
+    run = json.loads((act / "actforge.json").read_text())
+    # The tiny random model writes no digit under either protocol, so auto falls back to direct.
+    assert run["protocol"] == "direct" and {m["protocol"] for m in run["protocol_measurements"]} == set(
+        PROTOCOLS
+    )
+    assert run_protocol(str(act)) == "direct"
     # Start from the saved folder with beta > 0: TRL reloads the reference model from that path.
     ref = train("act", published, str(act), str(tmp_path / "act-ref"), None, [*FAST, "--beta", "0.1"])
     assert_loads(ref)
+
+
+def test_grpo_act_reason_protocol_run(tiny_model_dir: Path, published: str, tmp_path: Path) -> None:
+    """The two-phase protocol through TRL's rollout_func: reasoning, harness tag (masked), digit."""
+    overrides = [*FAST, "--max_completion_length", "32"]
+    act = train(
+        "act", published, str(tiny_model_dir), str(tmp_path / "r"), None, overrides, protocol="reason"
+    )
+    assert_loads(act) and run_protocol(str(act)) == "reason"
+
+
+def test_reason_generation_masks_the_harness_tag(tiny_model_dir: Path) -> None:
+    policy = load_policy(str(tiny_model_dir))
+    tokenizer = policy.tokenizer
+    prompt = tokenizer("Task: find a thing.", add_special_tokens=False).input_ids
+    tag = tokenizer(ANSWER_OPEN, add_special_tokens=False).input_ids
+    torch.manual_seed(0)
+    completions, masks = generate_answers(
+        policy.model, tokenizer, [prompt, prompt], "reason", reason_tokens=6
+    )
+    for ids, mask in zip(completions, masks, strict=True):
+        assert len(ids) == len(mask) and mask[-1] == 1  # the digit is the model's
+        assert ids[-1 - len(tag) : -1] == tag and mask[-1 - len(tag) : -1] == [0] * len(tag)
+        assert len(ids) <= 6 + len(tag) + 1
+    direct, direct_mask = generate_answers(policy.model, tokenizer, [prompt], "direct")
+    assert len(direct[0]) == 1 and direct_mask == [[1]]
 
 
 def test_grpo_action_run(tiny_model_dir: Path, published: str, tmp_path: Path) -> None:

@@ -32,6 +32,8 @@ CORPUS = [
     "Action: go to workshop",
     "wait1",
     "Observation: the door is open.\nAction: go to hallway\n",
+    "<answer>1</answer>",  # the critic's answers are single tokens, as in real tokenizers
+    "<answer>2</answer>",
 ] * 20
 
 

@@ -1,22 +1,25 @@
 """GRPO reward functions with TRL's signature: completions plus dataset columns as keyword lists.
 
-Completions are strings for text prompts and lists of messages for conversational prompts (both
-the "act" config and the agent states are conversational); every function accepts either.
+Prompts are text (see `trainers.data`), so completions are strings; a list of messages is accepted
+too, for users who feed the conversational "act" config to TRL directly.
+
+The critic has one reward (the answer names the expert's slot) and two zero-weight companions that
+only show in TRL's logs as `rewards/answers_slot_1/mean` and `rewards/answers_slot_2/mean`: the
+share of completions naming each slot. Both orders of every pair are trained together, so anything
+far from 0.5 / 0.5 is a position collapse happening.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pipelines.actions import normalise, parse_action
-from pipelines.critic import parse_answer
-
-_WELL_FORMED = re.compile(r"<answer>\s*[12]\s*</answer>", re.IGNORECASE)
-_OPEN_OR_CLOSE = re.compile(r"</?answer>", re.IGNORECASE)
+from pipelines.critic import SLOTS, check_protocol, parse_answer
+from pipelines.prompts import ACTION_PREFIX
 
 Completion = str | Sequence[dict[str, Any]]
+RewardFunc = Callable[..., list[float]]
 
 
 def completion_text(completion: Completion) -> str:
@@ -29,35 +32,34 @@ def completion_text(completion: Completion) -> str:
     return ""
 
 
-def critic_reward(completions: list[Completion], expert_slot: list[int], **kwargs: Any) -> list[float]:
-    """1.0 when the completion's single answer names the expert's slot; anything else earns 0.0."""
-    return [
-        1.0 if parse_answer(completion_text(c)) == int(slot) else 0.0
-        for c, slot in zip(completions, expert_slot, strict=True)
-    ]
+def critic_rewards(protocol: str) -> tuple[list[RewardFunc], list[float]]:
+    """The critic's reward functions for `protocol` and their weights (TRL's `reward_weights`)."""
+    check_protocol(protocol)
 
+    def critic(completions: list[Completion], expert_slot: list[int], **kwargs: Any) -> list[float]:
+        """1.0 when the answer names the expert's slot; anything else (other slot, no answer) 0.0."""
+        return [
+            1.0 if parse_answer(completion_text(c), protocol) == int(slot) else 0.0
+            for c, slot in zip(completions, expert_slot, strict=True)
+        ]
 
-def format_reward(completions: list[Completion], **kwargs: Any) -> list[float]:
-    """1.0 for exactly one answer tag pair holding 1 or 2, so a model can learn the format first.
+    def answers(slot: int) -> RewardFunc:
+        def share(completions: list[Completion], **kwargs: Any) -> list[float]:
+            return [float(parse_answer(completion_text(c), protocol) == slot) for c in completions]
 
-    Its weight against `critic_reward` is TRL's own `reward_weights` config field.
-    """
-    rewards = []
-    for completion in completions:
-        text = completion_text(completion)
-        # Two tags in all (one opening, one closing) and those two enclose a bare 1 or 2.
-        ok = len(_OPEN_OR_CLOSE.findall(text)) == 2 and _WELL_FORMED.search(text) is not None
-        rewards.append(1.0 if ok else 0.0)
-    return rewards
+        share.__name__ = f"answers_slot_{slot}"
+        return share
+
+    return [critic, *(answers(slot) for slot in SLOTS)], [1.0, *(0.0 for _ in SLOTS)]
 
 
 def action_reward(
     completions: list[Completion], expert_action: list[str], environment: list[str], **kwargs: Any
 ) -> list[float]:
-    """1.0 when the parsed action equals the expert's after normalisation (aliases included)."""
+    """1.0 when the action (generated after the prompt's "Action:") equals the expert's, normalised."""
     rewards = []
     for completion, expert, env in zip(completions, expert_action, environment, strict=True):
-        action = parse_action(completion_text(completion))
+        action = parse_action(ACTION_PREFIX + completion_text(completion))
         same = action is not None and normalise(action, env) == normalise(expert, env)
         rewards.append(1.0 if same else 0.0)
     return rewards

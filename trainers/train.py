@@ -7,13 +7,20 @@ can be set in a YAML file and overridden by command-line style strings, parsed b
     train("act", "out/demo", "smollm2", "runs/act", config="grpo.yaml",
           overrides=["--max_steps", "200", "--learning_rate=1e-6", "--beta", "0.04"])
 
-`output_dir` always comes from the argument. Where the user set none of them, small-machine
-defaults apply: logging_steps 1, report_to none; for GRPO num_generations 4, max_completion_length
-128 (act) or 32 (action), and per_device_train_batch_size = num_generations, so the generation batch
-holds whole groups. Without CUDA (or with use_cpu set): use_cpu, bf16 off, activation checkpointing
-off. On a GPU TRL's defaults stay (bf16 and activation checkpointing on), and generation can move
-to vLLM with TRL's fields, e.g. `--use_vllm true --vllm_mode colocate` (or `server` with
-`trl vllm-serve`); TRL 1.16 supports vLLM 0.22-0.31, which is not installed by actforge.
+`output_dir` always comes from the argument. Where the user set none of them, defaults apply:
+- all kinds: logging_steps 1, report_to none; without CUDA (or with use_cpu set): use_cpu, bf16
+  off, activation checkpointing off. On a GPU TRL's defaults stay, and generation can move to vLLM
+  with TRL's fields (`--use_vllm true --vllm_mode colocate`; TRL 1.16 supports vLLM 0.22-0.31).
+- act: num_generations 4; PAIRS_PER_STEP pairs per optimiser step, each in both orders
+  (per_device_train_batch_size = 2 x pairs x generations, dataset read unshuffled in whole pairs);
+  learning_rate CRITIC_LEARNING_RATE; max_completion_length from the protocol. These were chosen
+  by measurement (docs/RESULTS.md): one prompt per step drifted onto one slot and collapsed.
+- action: num_generations 4, max_completion_length 24 (an action is one line), STATES_PER_STEP
+  states per step.
+
+The critic's answer protocol (`direct` or `reason`, see `pipelines.critic`) is chosen by measuring
+the base model when `protocol="auto"`; the choice and its measurement are saved in
+`output_dir/actforge.json`, which evaluation reads.
 
 Models are the bundled `smollm2` or a local folder; nothing is downloaded and remote code never
 runs. The trained model and its tokenizer are saved to `output_dir`, so a later run can start from
@@ -23,6 +30,7 @@ that folder, and with beta > 0 TRL reloads the reference model from it.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +39,21 @@ import yaml
 from transformers import AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer, TrlParser
 
-from pipelines.policy import model_folder
-from trainers.data import act_dataset, sft_dataset, states_dataset
-from trainers.rewards import action_reward, critic_reward, format_reward
+from pipelines.critic import ANSWER_OPEN, PROTOCOLS
+from pipelines.policy import load_policy, model_folder
+from trainers.data import agent_dataset, critic_dataset, sft_dataset
+from trainers.evaluate import ACTION_TOKENS, critic_rows
+from trainers.protocol import REASON_TOKENS, choose_protocol, measure_protocol, reason_rollout
+from trainers.rewards import action_reward, critic_rewards
 
 KINDS = ("act", "action", "sft")
 TRAIN_SPLIT = "train"
 NUM_GENERATIONS = 4
-COMPLETION_LENGTH = {"act": 128, "action": 32}
+PAIRS_PER_STEP = 4
+STATES_PER_STEP = 4
+CRITIC_LEARNING_RATE = 2e-5
+PROTOCOL_PROBE_PAIRS = 8  # train pairs (x2 orders x4 samples) measured to choose a protocol
+RUN_FILE = "actforge.json"
 BATCH_FIELDS = {"per_device_train_batch_size", "generation_batch_size", "steps_per_generation"}
 # A user's value for any field of a group keeps our default for that group out: the deprecated
 # gradient_checkpointing alias counts as activation_checkpointing.
@@ -70,13 +85,29 @@ def _cli_fields(cls: type, overrides: list[str]) -> dict[str, Any]:
     return vars(given)
 
 
-def _defaults(kind: str, given: dict[str, Any]) -> dict[str, Any]:
+def completion_length(protocol: str, reason_tokens: int = REASON_TOKENS) -> int:
+    """Completion tokens a critic protocol needs: the digit, or reasoning + tag + digit."""
+    return 1 if protocol == "direct" else reason_tokens + len(ANSWER_OPEN) + 1
+
+
+def _defaults(kind: str, given: dict[str, Any], protocol: str) -> dict[str, Any]:
     """Our defaults for the fields the user left unset."""
     defaults: dict[str, Any] = {"logging_steps": 1, "report_to": "none"}
-    if kind in COMPLETION_LENGTH:
-        defaults |= {"num_generations": NUM_GENERATIONS, "max_completion_length": COMPLETION_LENGTH[kind]}
+    generations = int(given.get("num_generations", NUM_GENERATIONS))
+    if kind == "act":
+        defaults |= {
+            "num_generations": NUM_GENERATIONS,
+            "max_completion_length": completion_length(protocol),
+            "learning_rate": CRITIC_LEARNING_RATE,
+            "shuffle_dataset": False,  # critic_dataset orders whole pairs, seeded
+            "reward_weights": [1.0, 0.0, 0.0],  # the answer-share companions only log
+        }
         if not given.keys() & BATCH_FIELDS:
-            defaults["per_device_train_batch_size"] = int(given.get("num_generations", NUM_GENERATIONS))
+            defaults["per_device_train_batch_size"] = 2 * PAIRS_PER_STEP * generations
+    if kind == "action":
+        defaults |= {"num_generations": NUM_GENERATIONS, "max_completion_length": ACTION_TOKENS}
+        if not given.keys() & BATCH_FIELDS:
+            defaults["per_device_train_batch_size"] = STATES_PER_STEP * generations
     if not torch.cuda.is_available() or given.get("use_cpu"):
         defaults |= {"use_cpu": True, "bf16": False, "activation_checkpointing": False}
     return {k: v for k, v in defaults.items() if not given.keys() & GROUPS.get(k, {k})}
@@ -87,6 +118,7 @@ def parse_train_args(
     config: str | Path | None = None,
     overrides: list[str] | None = None,
     output_dir: str | Path | None = None,
+    protocol: str = "direct",
 ) -> GRPOConfig | SFTConfig:
     """TRL's config for `kind` from a YAML file and override strings, with our defaults underneath.
 
@@ -96,13 +128,27 @@ def parse_train_args(
     overrides = list(overrides or [])
     given = _yaml_fields(config) | _cli_fields(cls, overrides)
     parser = TrlParser(cls)
-    parser.set_defaults_with_config(**_defaults(kind, given))
+    parser.set_defaults_with_config(**_defaults(kind, given, protocol))
     args = ["--config", str(config)] if config is not None else []
     args += overrides + (["--output_dir", str(output_dir)] if output_dir is not None else [])
     (parsed,) = parser.parse_args_and_config(args)
     if parsed.trust_remote_code or (parsed.model_init_kwargs or {}).get("trust_remote_code"):
         raise ValueError("actforge trainers never run remote code: leave trust_remote_code off")
     return parsed
+
+
+def pick_protocol(data: str, model: str, protocol: str) -> tuple[str, list[dict[str, Any]]]:
+    """`protocol`, or for "auto" the measured choice on a few train pairs, with its measurements."""
+    if protocol != "auto":
+        if protocol not in PROTOCOLS:
+            raise ValueError(
+                f"unknown critic protocol {protocol!r}; expected auto or one of {list(PROTOCOLS)}"
+            )
+        return protocol, []
+    policy = load_policy(model)
+    rows = critic_rows(data, TRAIN_SPLIT, PROTOCOL_PROBE_PAIRS)
+    measured = [measure_protocol(policy.model, policy.tokenizer, rows, p) for p in PROTOCOLS]
+    return choose_protocol(measured), measured
 
 
 def train(
@@ -112,35 +158,50 @@ def train(
     output_dir: str,
     config: str | None = None,
     overrides: list[str] | None = None,
+    protocol: str = "auto",
 ) -> Path:
     """Train `model` on the train split of the published dataset `data`; returns the saved folder."""
-    args = parse_train_args(kind, config, overrides, output_dir)
     folder = model_folder(model)
+    chosen, measured = pick_protocol(data, model, protocol) if kind == "act" else ("direct", [])
+    args = parse_train_args(kind, config, overrides, output_dir, chosen)
+    # Left padding and truncation, as TRL sets when it loads the tokenizer itself.
+    tokenizer = AutoTokenizer.from_pretrained(
+        folder, local_files_only=True, padding_side="left", truncation_side="left"
+    )
     if kind == "sft":
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         trainer = SFTTrainer(
             model=str(folder),
             args=args,
-            train_dataset=sft_dataset(data, TRAIN_SPLIT),
+            train_dataset=sft_dataset(data, TRAIN_SPLIT, tokenizer),
             processing_class=tokenizer,
         )
-    else:
-        # Left padding and truncation, as TRL sets when it loads the tokenizer itself.
-        tokenizer = AutoTokenizer.from_pretrained(
-            folder, local_files_only=True, padding_side="left", truncation_side="left"
-        )
-        if kind == "act":
-            rewards, dataset = [critic_reward, format_reward], act_dataset(data, TRAIN_SPLIT)
-        else:
-            rewards, dataset = [action_reward], states_dataset(data, TRAIN_SPLIT)
+    elif kind == "act":
+        rewards, _ = critic_rewards(chosen)
         trainer = GRPOTrainer(
             model=str(folder),
             reward_funcs=rewards,
             args=args,
-            train_dataset=dataset,
+            train_dataset=critic_dataset(data, TRAIN_SPLIT, tokenizer, chosen, args.seed),
+            processing_class=tokenizer,
+            rollout_func=reason_rollout() if chosen == "reason" else None,
+        )
+    else:
+        trainer = GRPOTrainer(
+            model=str(folder),
+            reward_funcs=[action_reward],
+            args=args,
+            train_dataset=agent_dataset(data, TRAIN_SPLIT, tokenizer),
             processing_class=tokenizer,
         )
     trainer.train()
     trainer.save_model(args.output_dir)
     tokenizer.save_pretrained(args.output_dir)
+    run = {"kind": kind, "base": model, "data": data, "protocol": chosen, "protocol_measurements": measured}
+    (Path(args.output_dir) / RUN_FILE).write_text(json.dumps(run, indent=2, sort_keys=True) + "\n", "utf-8")
     return Path(args.output_dir)
+
+
+def run_protocol(model: str) -> str | None:
+    """The critic protocol a model folder was trained with (its actforge.json), if any."""
+    path = Path(model) / RUN_FILE
+    return json.loads(path.read_text(encoding="utf-8")).get("protocol") if path.is_file() else None

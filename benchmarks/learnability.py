@@ -1,0 +1,93 @@
+"""Learnability check: does ACT's critic stage learn when the data has an easy, certain signal?
+
+The pairs are real ScienceWorld expert states; each alternative is the expert's action spelled
+backwards ("go to kitchen" -> "nehctik ot og"), which the engine cannot parse. A critic that learns
+anything should pick the expert in both orders. Train and held-out test pairs come from different
+task variations (the engine's own train and test lists).
+
+Run: .venv/bin/python benchmarks/learnability.py --out out/learnability [TRL overrides, e.g. --max_steps 12]
+Prints before/after critic metrics (consistent accuracy, per slot, P(expert)) and writes them to
+OUT-critic/learnability.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from pipelines.ids import pair_id, sample_id
+from pipelines.publish import publish
+from pipelines.sources.scienceworld import collect_scienceworld
+from pipelines.states import states_of
+from schemas import PAIR_SCHEMA, Pair, to_arrow
+from trainers.evaluate import evaluate, format_table
+from trainers.train import train
+
+SPEC = "scienceworld:find-non-living-thing,find-living-thing,find-plant,find-animal@train:6,test:2"
+HISTORY_CHARS = 600  # short critic prompts: the check is about the trainer, and CPU steps are slow
+
+
+def backwards(action: str) -> str:
+    return action[::-1]
+
+
+def build_pairs(spec: str) -> list[Pair]:
+    """One (expert, expert-backwards) pair per expert state of the spec's gold trajectories."""
+    pairs = []
+    for state in states_of(collect_scienceworld(spec).trajectories):
+        alternative = backwards(state.expert_action)
+        pairs.append(
+            Pair(
+                pair_id=pair_id(state.state_id, state.expert_action, alternative),
+                state_id=state.state_id,
+                sample_id=sample_id(state.state_id, "backwards", "-", 0),
+                trajectory_id=state.trajectory_id,
+                source=state.source,
+                task=state.task,
+                environment=state.environment,
+                split=state.split,
+                step_index=state.step_index,
+                instruction=state.instruction,
+                history=state.history,
+                observation=state.observation,
+                expert_action=state.expert_action,
+                alternative_action=alternative,
+                policy="backwards",
+            )
+        )
+    return pairs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="out/learnability")
+    parser.add_argument("--spec", default=SPEC)
+    parser.add_argument("--model", default="smollm2")
+    parser.add_argument("--max-pairs", type=int, default=40, help="held-out test pairs evaluated")
+    args, overrides = parser.parse_known_args()
+    out = Path(args.out)
+    if not (out / "manifest.json").is_file():
+        publish(
+            to_arrow(build_pairs(args.spec), PAIR_SCHEMA),
+            out,
+            {"sources": [args.spec]},
+            {},
+            critic_history_chars=HISTORY_CHARS,
+        )
+    manifest = json.loads((out / "manifest.json").read_text())
+    print(f"dataset: {out} {manifest['splits']}")
+    before = evaluate(str(out), args.model, max_pairs=args.max_pairs, max_states=0)
+    started = time.perf_counter()
+    trained = train("act", str(out), args.model, f"{out}-critic", overrides=overrides, protocol="direct")
+    seconds = time.perf_counter() - started
+    after = evaluate(str(out), str(trained), max_pairs=args.max_pairs, max_states=0)
+    print(format_table([before, after], ["before", "after"]))
+    print(f"training: {seconds:.0f} s")
+    result = {"before": before, "after": after, "train_seconds": seconds, "overrides": overrides}
+    (Path(trained) / "learnability.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()

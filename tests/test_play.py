@@ -1,0 +1,77 @@
+"""Play: the tiny model acts in the real ScienceWorld engine; the aggregation is checked on its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines.policy import Policy, load_policy
+from trainers.play import play, summarise
+
+SPEC = "scienceworld:find-non-living-thing@test:2"
+
+
+@pytest.fixture(scope="module")
+def policy(tiny_model_dir: Path) -> Policy:
+    return load_policy(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="module")
+def result(policy: Policy) -> dict[str, Any]:
+    return play(policy, SPEC, max_steps=3, progress=False)
+
+
+def test_plays_each_variation_within_the_step_limit(result: dict[str, Any]) -> None:
+    assert result["spec"] == SPEC and result["max_steps"] == 3
+    episodes = result["episodes"]
+    assert [(e["task"], e["split"]) for e in episodes] == [("find-non-living-thing", "test")] * 2
+    assert len({e["variation"] for e in episodes}) == 2
+    for episode in episodes:
+        assert 1 <= episode["steps"] <= 3
+        assert len(episode["actions"]) == episode["steps"]
+        assert all(isinstance(action, str) for action in episode["actions"])
+        assert isinstance(episode["score"], int) and -100 <= episode["score"] <= 100
+        assert episode["success"] == (episode["score"] == 100)
+
+
+def test_aggregates_are_means_of_the_episodes(result: dict[str, Any]) -> None:
+    episodes = result["episodes"]
+    scores = [e["score"] for e in episodes]
+    wins = [float(e["success"]) for e in episodes]
+    task = result["tasks"]["find-non-living-thing"]
+    assert task == {"episodes": 2, "mean_score": sum(scores) / 2, "success_rate": sum(wins) / 2}
+    assert (result["mean_score"], result["success_rate"]) == (task["mean_score"], task["success_rate"])
+
+
+def test_greedy_play_is_deterministic(policy: Policy, result: dict[str, Any]) -> None:
+    assert play(policy, SPEC, max_steps=3, progress=False) == result
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("alfworld:pick", "not a ScienceWorld spec"),
+        ("scienceworld:find-non-living-thing@99999", "no variation 99999"),
+    ],
+)
+def test_bad_spec_raises(policy: Policy, spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        play(policy, spec, max_steps=1, progress=False)
+
+
+def test_summarise_weighs_episodes_equally_across_tasks() -> None:
+    episodes = [
+        {"task": "boil", "score": 100, "success": True},
+        {"task": "boil", "score": -100, "success": False},
+        {"task": "melt", "score": 30, "success": False},
+    ]
+    assert summarise(episodes) == {
+        "tasks": {
+            "boil": {"episodes": 2, "mean_score": 0.0, "success_rate": 0.5},
+            "melt": {"episodes": 1, "mean_score": 30.0, "success_rate": 0.0},
+        },
+        "mean_score": 10.0,
+        "success_rate": 1 / 3,
+    }
