@@ -159,10 +159,9 @@ def build_command(args: argparse.Namespace, overrides: list[str]) -> int:
             _print_push(_push(result["out"], args.push_to_hub, None, False))
         return 0
     from flows.train import build_and_train
-    from trainers.recipe import STAGE3, overrides_for
+    from trainers.recipe import check_overrides
 
-    for kind in ("act", *STAGE3[args.stage3]):
-        overrides_for(kind, overrides)  # fail on a bad override before building
+    check_overrides(args.stage3, overrides)  # fail on a bad override before building
     result = build_and_train(
         build_args=_build_args(args),
         output_dir=args.output_dir or f"{args.out.rstrip('/')}-recipe",

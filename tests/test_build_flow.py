@@ -91,20 +91,39 @@ def test_cli_reports_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "no-such-task" in capsys.readouterr().err
 
 
-def test_build_then_train_act_with_before_after_eval(
+def test_build_then_recipe_covers_all_rows_and_plays(
     tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out, trained = tmp_path / "out", tmp_path / "act-model"
+    out, runs = tmp_path / "out", tmp_path / "recipe"
     argv = ["build", "--source", str(MIXED), "--out", str(out), "--policy", str(tiny_model_dir), "--k", "2"]
-    argv += ["--train", "--output-dir", str(trained), "--eval-max-pairs", "4", "--max_steps", "2"]
+    argv += ["--train", "--output-dir", str(runs), "--eval-max-pairs", "4", "--protocol", "direct"]
+    argv += ["--play", "scienceworld:find-non-living-thing@test:1", "--play-steps", "2"]
+    argv += ["--max_steps", "2", "--num_generations", "2", "--save_strategy", "no"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert f"trained model: {trained}" in printed
-    assert "critic acc" in printed and "before (" in printed and "after (" in printed and "delta" in printed
-    assert (trained / "config.json").is_file() and (trained / "tokenizer.json").is_file()
-    before = json.loads((trained / "eval_before.json").read_text())
-    after = json.loads((trained / "eval_after.json").read_text())
-    assert before["critic"]["n"] == after["critic"]["n"] == 4
-    assert before["model"] == str(tiny_model_dir) and after["model"] == str(trained)
+    summary = json.loads((runs / "recipe.json").read_text())
+    names = ["base", "ACT", "IL", "IL w/ ACT", "RL", "RL w/ ACT"]
+    assert set(summary["results"]) == set(names) and summary["protocol"] == "direct"
+    table_names = [line.split("  ")[0].strip() for line in summary["table"].splitlines()[2:]]
+    assert table_names == names
+    assert summary["models"]["base"] == str(tiny_model_dir)
+    # Stage 3 with ACT starts from the stage-2 checkpoint; the baselines from the base model.
+    for name, folder in (
+        ("ACT", "act"),
+        ("IL", "il"),
+        ("IL w/ ACT", "il-act"),
+        ("RL", "rl"),
+        ("RL w/ ACT", "rl-act"),
+    ):
+        assert summary["models"][name] == str(runs / folder)
+        assert (runs / folder / "config.json").is_file()
+    for stage, start in (("il", "il-act"), ("rl", "rl-act")):
+        assert json.loads((runs / stage / "actforge.json").read_text())["base"] == str(tiny_model_dir)
+        assert json.loads((runs / start / "actforge.json").read_text())["base"] == str(runs / "act")
+    for name in names:
+        result = summary["results"][name]
+        assert result["critic"]["pairs"] <= 4 and result["action"]["n"] <= 4
+        assert len(result["play"]["episodes"]) == 1 and result["play"]["episodes"][0]["steps"] <= 2
+    assert summary["table"] in printed
     act = datasets.load_dataset(str(out), "act", split="train")
     assert {"prompt", "expert_slot"} <= set(act.column_names)

@@ -13,7 +13,10 @@ from pipelines.publish import publish
 from schemas import PAIR_SCHEMA, Step, to_arrow
 from tests.factories import make_pair
 from trainers.evaluate import (
+    ACTION_TOKENS,
     action_prompts,
+    answer_probabilities,
+    answer_token_ids,
     compare_table,
     critic_prompts,
     critic_rows,
@@ -21,13 +24,11 @@ from trainers.evaluate import (
     expert_states,
     format_table,
     generate_greedy,
-    prompt_budget,
     score_actions,
-    score_critic,
+    score_pairs,
     write_result,
 )
 
-MAX_NEW_TOKENS = 8
 # trajectory -> (split, steps, alternatives per state): 8 test pairs over 5 states, 3 train pairs.
 TRAJECTORIES = {"t0": ("test", 3, 2), "t1": ("test", 2, 1), "t2": ("train", 3, 1)}
 
@@ -50,27 +51,33 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("eval") / "ds")
 
 
-def test_score_critic_truth_table() -> None:
-    completions = [
-        "Action 1 fits. <answer>1</answer>",  # right, expert in slot 1
-        "<answer> 2 </answer>",  # right, expert in slot 2
-        "<answer>2</answer>",  # wrong, expert in slot 1
-        "I cannot tell.",  # unparseable, expert in slot 2
-        "<answer>1</answer> or <answer>2</answer>",  # both answers: unparseable, expert in slot 1
-        "<answer>3</answer>",  # not a slot: unparseable, expert in slot 1
-    ]
-    result = score_critic(completions, [1, 2, 1, 2, 1, 1])
-    assert result == {
-        "accuracy": 2 / 6,
-        "unparseable": 3 / 6,
-        "n": 6,
-        "slot_1": {"accuracy": 1 / 4, "n": 4},
-        "slot_2": {"accuracy": 1 / 2, "n": 2},
-    }
-    assert score_critic([], [])["accuracy"] is None
-    assert score_critic(["<answer>1</answer>"], [1])["slot_2"] == {"accuracy": None, "n": 0}
+def rows_of(slots_by_pair: dict[str, tuple[int, ...]]) -> list[dict]:
+    return [{"pair_id": pair, "expert_slot": slot} for pair, slots in slots_by_pair.items() for slot in slots]
+
+
+def test_score_pairs_truth_table() -> None:
+    rows = rows_of({"a": (1, 2), "b": (1, 2), "c": (1, 2)})
+    # a: right in both orders; b: right with the expert in slot 1 only; c: wrong in both.
+    p_slot_1 = [0.9, 0.2, 0.8, 0.7, 0.4, 0.6]
+    result = score_pairs(rows, p_slot_1)
+    assert result["accuracy"] == pytest.approx(3 / 6)
+    assert result["consistent_accuracy"] == pytest.approx(1 / 3)
+    assert result["slot_1"] == {"accuracy": pytest.approx(2 / 3), "n": 3}
+    assert result["slot_2"] == {"accuracy": pytest.approx(1 / 3), "n": 3}
+    p_expert = [0.9, 0.8, 0.8, 0.3, 0.4, 0.4]
+    assert result["p_expert"] == pytest.approx(sum(p_expert) / 6)
+    assert result["margin"] == pytest.approx(sum(2 * p - 1 for p in p_expert) / 6)
+    assert (result["pairs"], result["n"]) == (3, 6)
     with pytest.raises(ValueError):
-        score_critic(["<answer>1</answer>"], [1, 2])
+        score_pairs(rows, p_slot_1[:-1])
+
+
+@pytest.mark.parametrize("p_slot_1", [0.99, 0.01, 0.7])
+def test_a_constant_answer_scores_zero_consistent(p_slot_1: float) -> None:
+    rows = rows_of({f"p{i}": (1, 2) for i in range(10)})
+    result = score_pairs(rows, [p_slot_1] * len(rows))
+    assert result["consistent_accuracy"] == 0.0 and result["accuracy"] == 0.5
+    assert {result["slot_1"]["accuracy"], result["slot_2"]["accuracy"]} == {0.0, 1.0}
 
 
 def test_score_actions_truth_table() -> None:
@@ -96,29 +103,31 @@ def test_score_actions_truth_table() -> None:
 
 @pytest.mark.usefixtures("hf_offline")
 def test_evaluate_tiny_model(dataset: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
-    result = evaluate(str(dataset), str(tiny_model_dir), batch_size=4, max_new_tokens=MAX_NEW_TOKENS)
+    result = evaluate(str(dataset), str(tiny_model_dir), batch_size=4, free_text_tokens=4)
 
-    assert set(result) == {"model", "policy", "data", "split", "max_new_tokens", "critic", "action"}
+    assert set(result) == {"model", "policy", "data", "split", "protocol", "critic", "action"}
     assert (result["model"], result["data"], result["split"]) == (str(tiny_model_dir), str(dataset), "test")
-    assert result["policy"].startswith("tiny-llama@")
+    assert result["policy"].startswith("tiny-llama@") and result["protocol"] == "direct"
     critic, action = result["critic"], result["action"]
-    assert critic["n"] == 8 and action["n"] == 5
-    assert critic["slot_1"]["n"] + critic["slot_2"]["n"] == critic["n"]
-    rows = critic_rows(str(dataset), "test")
-    assert critic["slot_1"]["n"] == sum(row["expert_slot"] == 1 for row in rows)
-    assert 0 < critic["slot_1"]["n"] < critic["n"]
-    for value in (critic, critic["slot_1"], critic["slot_2"], action):
-        assert 0.0 <= value["accuracy"] <= 1.0
-    for value in (critic, action):
-        assert 0.0 <= value["unparseable"] <= 1.0
+    assert (critic["pairs"], critic["n"], action["n"]) == (8, 16, 5)
+    assert critic["slot_1"]["n"] == critic["slot_2"]["n"] == 8
+    assert 0.0 <= critic["tag_rate"] <= 1.0
 
-    # The reported shares are the scores of the raw greedy completions, recomputed here.
+    # The reported numbers are the answer probabilities of the one critic prompt, recomputed here.
     policy = load_policy(str(tiny_model_dir))
-    budget = prompt_budget(policy, MAX_NEW_TOKENS)
-    completions = generate_greedy(policy, critic_prompts(policy, rows, budget), 4, MAX_NEW_TOKENS)
-    assert score_critic(completions, [row["expert_slot"] for row in rows]) == critic
+    rows = critic_rows(str(dataset), "test")
+    prompts = critic_prompts(policy, rows, "direct")
+    assert all(policy.tokenizer.decode(ids).endswith("<|im_start|>assistant\n<answer>") for ids in prompts)
+    probabilities = answer_probabilities(policy, prompts, batch_size=4)
+    recomputed = score_pairs(rows, probabilities)
+    assert set(recomputed) == set(critic) - {"tag_rate"}
+    for key, value in recomputed.items():
+        assert critic[key] == (pytest.approx(value, abs=1e-6) if isinstance(value, float) else value)
+    # Batching with left padding does not change them (beyond float rounding).
+    for batch_size in (1, 5):
+        assert answer_probabilities(policy, prompts, batch_size) == pytest.approx(probabilities, abs=1e-6)
     states = expert_states(str(dataset), "test")
-    actions = generate_greedy(policy, action_prompts(policy, states, budget), 4, MAX_NEW_TOKENS, ["\n"])
+    actions = generate_greedy(policy, action_prompts(policy, states), 4, ACTION_TOKENS, ["\n"])
     expected = score_actions(actions, [s.expert_action for s in states], [s.environment for s in states])
     assert expected == action
 
@@ -128,53 +137,48 @@ def test_evaluate_tiny_model(dataset: Path, tiny_model_dir: Path, tmp_path: Path
 
 
 @pytest.mark.usefixtures("hf_offline")
+def test_reason_protocol_reasons_then_opens_the_answer(dataset: Path, tiny_model_dir: Path) -> None:
+    policy = load_policy(str(tiny_model_dir))
+    rows = critic_rows(str(dataset), "test", max_pairs=2)
+    direct = critic_prompts(policy, rows, "direct")
+    reason = critic_prompts(policy, rows, "reason")
+    for short, long in zip(direct, reason, strict=True):
+        text = policy.tokenizer.decode(long)
+        assert text.endswith("<answer>") and len(long) > len(short)
+    result = evaluate(str(dataset), str(tiny_model_dir), max_pairs=2, max_states=1, protocol="reason")
+    assert result["protocol"] == "reason" and result["critic"]["pairs"] == 2
+
+
+@pytest.mark.usefixtures("hf_offline")
 def test_selection_is_sorted_and_capped(dataset: Path, tiny_model_dir: Path) -> None:
     rows = critic_rows(str(dataset), "test")
-    ids = [row["pair_id"] for row in rows]
-    assert ids == sorted(ids) and len(ids) == 8
-    assert [row["pair_id"] for row in critic_rows(str(dataset), "test", max_pairs=3)] == ids[:3]
+    ids = sorted({row["pair_id"] for row in rows})
+    assert [(r["pair_id"], r["expert_slot"]) for r in rows] == [(i, s) for i in ids for s in (1, 2)]
+    assert len(ids) == 8
+    assert [row["pair_id"] for row in critic_rows(str(dataset), "test", max_pairs=3)] == sorted(ids[:3] * 2)
     states = expert_states(str(dataset), "test")
     expected = sorted([state_id("t0", i) for i in range(3)] + [state_id("t1", i) for i in range(2)])
     assert [s.state_id for s in states] == expected
     assert expert_states(str(dataset), "test", max_states=2) == states[:2]
 
-    result = evaluate(str(dataset), str(tiny_model_dir), max_pairs=3, max_states=2, max_new_tokens=4)
-    assert (result["critic"]["n"], result["action"]["n"]) == (3, 2)
+    result = evaluate(str(dataset), str(tiny_model_dir), max_pairs=3, max_states=2)
+    assert (result["critic"]["pairs"], result["action"]["n"]) == (3, 2)
 
 
-@pytest.mark.usefixtures("hf_offline")
-def test_prompts_fit_the_context(dataset: Path, tiny_model_dir: Path) -> None:
-    policy = load_policy(str(tiny_model_dir))
-    rows = critic_rows(str(dataset), "test")
-    full = critic_prompts(policy, rows, 10_000)
-    assert policy.tokenizer.decode(full[0]).endswith("<|im_start|>assistant\n")
-    cut = critic_prompts(policy, rows, 20)
-    assert all(len(ids) == 20 for ids in cut)
-    assert [ids[-20:] for ids in full] == cut
-    states = expert_states(str(dataset), "test")
-    assert all(policy.tokenizer.decode(ids).endswith("Action:") for ids in action_prompts(policy, states, 40))
-    assert all(len(ids) <= 40 for ids in action_prompts(policy, states, 40))
-    assert prompt_budget(policy, 48) == policy.model.config.max_position_embeddings - 48
-    with pytest.raises(ValueError, match="no room"):
-        prompt_budget(policy, policy.model.config.max_position_embeddings)
-
-
-@pytest.mark.usefixtures("hf_offline")
-def test_left_padding_does_not_change_completions(dataset: Path, tiny_model_dir: Path) -> None:
-    policy = load_policy(str(tiny_model_dir))
-    prompts = critic_prompts(policy, critic_rows(str(dataset), "test"), 10_000)
-    assert len({len(ids) for ids in prompts}) > 1
-    alone = generate_greedy(policy, prompts, batch_size=1, max_new_tokens=4)
-    assert generate_greedy(policy, prompts, batch_size=3, max_new_tokens=4) == alone
+def test_answers_must_be_single_tokens(tiny_model_dir: Path) -> None:
+    tokenizer = load_policy(str(tiny_model_dir)).tokenizer
+    one, two = answer_token_ids(tokenizer)
+    assert tokenizer.decode([one]) == "1" and tokenizer.decode([two]) == "2"
 
 
 RESULT = {
     "model": "base",
     "split": "test",
     "critic": {
+        "consistent_accuracy": 0.25,
         "accuracy": 0.5,
-        "unparseable": 0.25,
-        "n": 8,
+        "pairs": 4,
+        "p_expert": 0.5,
         "slot_1": {"accuracy": 0.75, "n": 4},
         "slot_2": {"accuracy": 0.25, "n": 4},
     },
@@ -184,43 +188,28 @@ TRAINED = {
     **RESULT,
     "model": "out/act-model",
     "critic": {**RESULT["critic"], "accuracy": 0.875, "slot_2": {"accuracy": None, "n": 0}},
+    "play": {"mean_score": 25.0, "success_rate": 0.5},
 }
 
 
 def test_format_table() -> None:
-    lines = format_table([RESULT, TRAINED]).splitlines()
-    assert lines[0].split() == [
-        "model",
-        "split",
-        "pairs",
-        "states",
-        "critic",
-        "acc",
-        "unparseable",
-        "slot-1",
-        "acc",
-        "slot-2",
-        "acc",
-        "action",
-        "acc",
-        "action",
-        "unparseable",
-    ]
+    lines = format_table([RESULT, TRAINED], ["base", "ACT"]).splitlines()
+    assert lines[0].split()[:5] == ["model", "pairs", "states", "consistent", "critic"]
     assert set(lines[1]) == {"-", " "}
-    assert lines[2].split() == "base test 8 5 0.500 0.250 0.750 0.250 0.200 0.000".split()
-    assert lines[3].split() == "out/act-model test 8 5 0.875 0.250 0.750 - 0.200 0.000".split()
+    assert lines[2].split() == "base 4 5 0.250 0.500 0.750 0.250 0.500 0.200 - -".split()
+    assert lines[3].split() == "ACT 4 5 0.250 0.875 0.750 - 0.500 0.200 25.000 0.500".split()
     assert len({len(line) for line in lines[:2]}) == 1
+    assert format_table([{"model": "m", "play": {"mean_score": 8.0}}]).splitlines()[2].split()[:3] == [
+        "m",
+        "-",
+        "-",
+    ]
 
 
 def test_compare_table() -> None:
     lines = compare_table(RESULT, TRAINED).splitlines()
     assert lines[0].split() == ["metric", "before", "(base)", "after", "(out/act-model)", "delta"]
-    rows = {line[:18].strip(): line[18:].split() for line in lines[2:]}
-    assert rows == {
-        "critic acc": ["0.500", "0.875", "+0.375"],
-        "unparseable": ["0.250", "0.250", "+0.000"],
-        "slot-1 acc": ["0.750", "0.750", "+0.000"],
-        "slot-2 acc": ["0.250", "-", "-"],
-        "action acc": ["0.200", "0.200", "+0.000"],
-        "action unparseable": ["0.000", "0.000", "+0.000"],
-    }
+    rows = {line[:12].strip(): line[12:].split() for line in lines[2:]}
+    assert rows["critic acc"] == ["0.500", "0.875", "+0.375"]
+    assert rows["slot-2 acc"] == ["0.250", "-", "-"]
+    assert rows["play score"] == ["-", "25.000", "-"]

@@ -93,6 +93,13 @@ def error_of(out: Path, repo_id: str, hub: HubServer, **kwargs) -> HubError:
 FULL = {"train": 20, "validation": 5, "test": 5}
 
 
+def configs(pairs: dict[str, int], trajectories: dict) -> dict[str, dict[str, int]]:
+    """Rows per config: the act config holds every pair in both orders, states one row per state."""
+    table = make_pairs(trajectories).to_pylist()
+    states = {split: len({r["state_id"] for r in table if r["split"] == split}) for split in pairs}
+    return {"default": pairs, "act": {s: 2 * n for s, n in pairs.items()}, "states": states}
+
+
 def test_push_creates_repo_and_load_dataset_reads_both_configs(hub: HubServer, tmp_path: Path) -> None:
     out = published(tmp_path)
     result = push_dataset(out, "tester/act-pairs", private=True, endpoint=hub.endpoint)
@@ -108,7 +115,7 @@ def test_push_creates_repo_and_load_dataset_reads_both_configs(hub: HubServer, t
     assert hub.commit_count("tester/act-pairs") == 2  # the repo's initial commit, then ours
     local = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert {p: d for p, d in hub.files("tester/act-pairs").items() if p != ".gitattributes"} == local
-    assert load_counts(hub, tmp_path, "tester/act-pairs", "main") == {"main": {"default": FULL, "act": FULL}}
+    assert load_counts(hub, tmp_path, "tester/act-pairs", "main") == {"main": configs(FULL, TRAJECTORIES)}
     assert hub.unhandled == []
 
 
@@ -146,7 +153,7 @@ def test_unchanged_push_commits_nothing_and_a_changed_one_commits_once(
 
     counts = load_counts(hub, tmp_path, repo_id, "v1", "v2")
     fewer = {"train": 13, "validation": 5, "test": 5}
-    assert counts == {"v1": {"default": FULL, "act": FULL}, "v2": {"default": fewer, "act": fewer}}
+    assert counts == {"v1": configs(FULL, TRAJECTORIES), "v2": configs(fewer, FEWER)}
 
 
 def test_cli_publish_commits_a_version_once(
@@ -179,7 +186,7 @@ def test_changed_push_adds_and_deletes_in_one_commit(hub: HubServer, tmp_path: P
 
     assert hub.commit_count(repo_id) == commits + 1
     assert result["changed"] and result["tag"] == "v2"
-    assert result["deleted"] == ["act/test-00000-of-00001.parquet", "data/test-00000-of-00001.parquet"]
+    assert result["deleted"] == [f"{c}/test-00000-of-00001.parquet" for c in ("act", "data", "states")]
     assert {"manifest.json", "README.md"} <= set(result["added"])
     assert not any(p.startswith(("data/test", "act/test")) for p in hub.files(repo_id))
     head = hub.repo(repo_id).commits[-1]

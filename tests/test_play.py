@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +76,31 @@ def test_summarise_weighs_episodes_equally_across_tasks() -> None:
         "mean_score": 10.0,
         "success_rate": 1 / 3,
     }
+
+
+def test_cli_eval_play_writes_and_prints_scores(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows.cli import main
+
+    output = tmp_path / "play.json"
+    spec = "scienceworld:find-non-living-thing@test:1"
+    argv = [
+        "eval",
+        "--model",
+        str(tiny_model_dir),
+        "--play",
+        spec,
+        "--max-steps",
+        "2",
+        "--output",
+        str(output),
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    result = json.loads(output.read_text())
+    score = result["play"]["tasks"]["find-non-living-thing"]["mean_score"]
+    assert f"play find-non-living-thing: mean score {score:.1f}" in printed
+    assert result["play"]["episodes"][0]["steps"] <= 2
+    assert main(["eval", "--model", str(tiny_model_dir)]) == 2  # neither --data nor --play
+    assert "--data OUT, --play SPEC" in capsys.readouterr().err

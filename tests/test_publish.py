@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from pipelines.publish import publish, read_manifest
-from schemas import ACT_SCHEMA, PAIR_SCHEMA, SCHEMA_VERSION, Step, to_arrow
+from schemas import ACT_SCHEMA, PAIR_SCHEMA, PUBLISHED_STATE_SCHEMA, SCHEMA_VERSION, Step, to_arrow
 from tests.factories import make_pair
 
 PROVENANCE = {
@@ -113,11 +113,12 @@ def test_card_front_matter_and_body(tmp_path: Path) -> None:
                 {"split": "test", "path": f"{folder}/test-*"},
             ],
         }
-        for config, folder in (("default", "data"), ("act", "act"))
+        for config, folder in (("default", "data"), ("act", "act"), ("states", "states"))
     ]
     info = {entry["config_name"]: entry["features"] for entry in meta["dataset_info"]}
     assert [f["name"] for f in info["default"]] == PAIR_SCHEMA.names
     assert [f["name"] for f in info["act"]] == ACT_SCHEMA.names
+    assert [f["name"] for f in info["states"]] == PUBLISHED_STATE_SCHEMA.names
     history = next(f for f in info["default"] if f["name"] == "history")
     assert history["list"] == [
         {"name": "observation", "dtype": "string"},
@@ -182,7 +183,7 @@ def test_tiny_shards_split_each_split(tmp_path: Path) -> None:
     for shard in manifest["shards"]:
         key = (shard["path"].split("/")[0], shard["split"])
         counts[key] = counts.get(key, 0) + 1
-    assert len(counts) == 6 and all(n > 1 for n in counts.values()), counts
+    assert len(counts) == 9 and all(n > 1 for n in counts.values()), counts
     for (folder, split), n in counts.items():
         expected = [f"{split}-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
         assert sorted(p.name for p in (out / folder).glob(f"{split}-*")) == expected
@@ -227,7 +228,7 @@ def test_smaller_republish_removes_stale_shards(tmp_path: Path) -> None:
     ]
     assert [s["path"] for s in manifest["shards"]] == [
         f"{folder}/{split}-00000-of-00001.parquet"
-        for folder in ("data", "act")
+        for folder in ("data", "act", "states")
         for split in ("train", "validation", "test")
     ]
     loaded = datasets.load_dataset(str(out))
@@ -284,26 +285,34 @@ def test_data_folder_escaping_out_is_refused(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["data"]
 
 
-def test_act_config_is_trl_ready(tmp_path: Path) -> None:
+def test_act_config_holds_both_orders_and_states_one_row_per_state(tmp_path: Path) -> None:
     out = tmp_path / "ds"
     publish(make_pairs(), out, PROVENANCE, STATS)
     act = datasets.load_dataset(str(out), "act")
-    assert {s: len(act[s]) for s in act} == {"train": 20, "validation": 5, "test": 5}
+    assert {s: len(act[s]) for s in act} == {"train": 40, "validation": 10, "test": 10}
     assert act["train"].features == datasets.Features.from_arrow_schema(ACT_SCHEMA)
+    pairs = datasets.load_dataset(str(out))
     for split in act:
         slots = act[split]["expert_slot"]
-        assert abs(slots.count(1) - slots.count(2)) <= 1, split
-    pairs = datasets.load_dataset(str(out))
-    for raw, row in zip(pairs["train"], act["train"], strict=True):
-        assert row["pair_id"] == raw["pair_id"]
-        assert row["expert_slot"] in (1, 2)
-        assert [m["role"] for m in row["prompt"]] == ["system", "user"]
-        user = row["prompt"][1]["content"]
-        first, second = (raw["expert_action"], raw["alternative_action"])[
-            :: 1 if row["expert_slot"] == 1 else -1
-        ]
-        assert f"Action 1: {first}\nAction 2: {second}" in user
-        assert raw["observation"] in user
+        assert slots == [1, 2] * len(pairs[split])  # each pair twice, adjacent, exactly balanced
+    for index, raw in enumerate(pairs["train"]):
+        for row in (act["train"][2 * index], act["train"][2 * index + 1]):
+            assert (row["pair_id"], row["state_id"]) == (raw["pair_id"], raw["state_id"])
+            assert [m["role"] for m in row["prompt"]] == ["system", "user"]
+            user = row["prompt"][1]["content"]
+            first, second = (raw["expert_action"], raw["alternative_action"])[
+                :: 1 if row["expert_slot"] == 1 else -1
+            ]
+            assert f"Action 1: {first}\nAction 2: {second}" in user
+            assert raw["observation"] in user
+    states = datasets.load_dataset(str(out), "states")
+    for split in states:
+        assert states[split].features == datasets.Features.from_arrow_schema(PUBLISHED_STATE_SCHEMA)
+        ids = states[split]["state_id"]
+        assert len(ids) == len(set(ids)) and set(ids) == set(pairs[split]["state_id"])
+        by_state = {row["state_id"]: row for row in pairs[split]}
+        for row in states[split]:
+            assert {k: by_state[row["state_id"]][k] for k in row} == row
 
 
 def test_read_manifest_missing_names_build(tmp_path: Path) -> None:

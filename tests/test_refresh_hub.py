@@ -114,7 +114,12 @@ def test_refresh_pushes_one_commit_per_new_version(
     transcript.append(output)
     for revision, manifest in (("v1", first), ("main", second)):
         rows = {s: n for s, n in manifest["splits"].items() if n}
-        assert counts[revision] == {"default": rows, "act": rows}
+        per_config: dict[str, dict[str, int]] = {}
+        for shard in manifest["shards"]:
+            split_rows = per_config.setdefault(shard["config"], {})
+            split_rows[shard["split"]] = split_rows.get(shard["split"], 0) + shard["rows"]
+        assert per_config["default"] == rows and per_config["act"] == {s: 2 * n for s, n in rows.items()}
+        assert counts[revision] == per_config
     assert sum(counts["main"]["default"].values()) == sum(counts["v1"]["default"].values()) + added
     assert hub.unhandled == []
 

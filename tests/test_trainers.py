@@ -17,8 +17,8 @@ from pipelines.publish import publish
 from schemas import PAIR_SCHEMA, PUBLISHED_STATE_SCHEMA, Step, state_from_row, to_arrow
 from tests.factories import make_pair
 from trainers.data import agent_dataset, critic_dataset, sft_dataset, states_dataset
-from trainers.protocol import generate_answers
-from trainers.rewards import action_reward, critic_rewards
+from trainers.protocol import choose_protocol, generate_answers
+from trainers.rewards import BALANCE_WEIGHT, action_reward, critic_rewards
 from trainers.train import PAIRS_PER_STEP, parse_train_args, run_protocol, train
 
 pytestmark = pytest.mark.usefixtures("hf_offline")
@@ -61,15 +61,27 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_critic_rewards(completion: str, slot: int, direct: float, reason: float) -> None:
     for protocol, expected in (("direct", direct), ("reason", reason)):
         funcs, weights = critic_rewards(protocol)
-        critic, answers_1, answers_2 = funcs
-        assert weights == [1.0, 0.0, 0.0]  # the answer shares only log
+        critic, _, answers_1, answers_2 = funcs
+        assert weights == [1.0, BALANCE_WEIGHT, 0.0, 0.0]  # the answer shares only log
         assert critic([completion], expert_slot=[slot]) == [expected]
         assert critic([assistant(completion)], expert_slot=[slot], trainer_state=None) == [expected]
         answer = parse_answer(completion, protocol)
         assert answers_1([completion]) == [float(answer == 1)] and answers_2([completion]) == [
             float(answer == 2)
         ]
-        assert [f.__name__ for f in funcs] == ["critic", "answers_slot_1", "answers_slot_2"]
+        assert [f.__name__ for f in funcs] == ["critic", "slot_balance", "answers_slot_1", "answers_slot_2"]
+
+
+def test_slot_balance_pushes_against_the_majority_slot() -> None:
+    funcs, weights = critic_rewards("direct")
+    balance = funcs[1]
+    # 3 of 4 answers name slot 1: those lose 0.25, the one naming slot 2 gains 0.25, no answer -0.5.
+    assert balance(["1", "1", "1", "2"]) == [-0.25, -0.25, -0.25, 0.25]
+    assert balance(["1", "2", "1", "2"]) == [0.0] * 4
+    assert balance(["1", "x"]) == [0.0, -0.5]
+    # Being right always outweighs balance: weighted, two answers differ by at most BALANCE_WEIGHT < 1.
+    assert max(balance(["1"] * 99 + ["2"])) - min(balance(["1"] * 99 + ["2"])) <= 1.0
+    assert weights[1] * 1.0 < weights[0]
 
 
 @pytest.mark.parametrize(
@@ -221,3 +233,16 @@ def test_grpo_action_run(tiny_model_dir: Path, published: str, tmp_path: Path) -
 def test_sft_run(tiny_model_dir: Path, published: str, tmp_path: Path) -> None:
     sft = "--max_steps 2 --per_device_train_batch_size 2 --save_strategy no".split()
     assert_loads(train("sft", published, str(tiny_model_dir), str(tmp_path / "sft"), None, sft))
+
+
+def test_choose_protocol_by_well_formed_rate_then_groups_with_signal() -> None:
+    def m(protocol: str, well_formed: float, groups: float) -> dict:
+        return {"protocol": protocol, "well_formed": well_formed, "nonconstant_groups": groups}
+
+    # The measured SmolLM2 numbers: reason misses the 95% bar.
+    assert choose_protocol([m("direct", 0.96, 0.93), m("reason", 0.92, 0.82)]) == "direct"
+    assert choose_protocol([m("direct", 0.99, 0.50), m("reason", 0.97, 0.80)]) == "reason"
+    assert (
+        choose_protocol([m("direct", 0.99, 0.80), m("reason", 0.97, 0.80)]) == "reason"
+    )  # ACT's shape on a tie
+    assert choose_protocol([m("direct", 0.10, 0.0), m("reason", 0.20, 0.1)]) == "direct"  # none usable

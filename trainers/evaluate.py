@@ -309,7 +309,7 @@ def format_table(results: Sequence[dict[str, Any]], names: Sequence[str] | None 
     """One row per evaluated model (named by `names` or the model), every metric."""
     header = ["model", "pairs", "states", *(label for label, _ in METRICS)]
     rows = [
-        [name, str(r["critic"]["pairs"]), str(r["action"]["n"])]
+        [name, _count(_get(r, ("critic", "pairs"))), _count(_get(r, ("action", "n")))]
         + [_number(_get(r, path)) for _, path in METRICS]
         for name, r in zip(names or [r["model"] for r in results], results, strict=True)
     ]

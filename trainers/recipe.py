@@ -48,6 +48,14 @@ def overrides_for(kind: str, overrides: list[str]) -> list[str]:
     return [t for g in split_overrides(overrides) if _field(g[0]) in fields for t in g]
 
 
+def check_overrides(stage3: str, overrides: list[str]) -> None:
+    """Raise ValueError for an unknown stage 3 or an override no stage's TRL config has."""
+    if stage3 not in STAGE3:
+        raise ValueError(f"unknown stage3 {stage3!r}; expected one of {list(STAGE3)}")
+    for kind in ("act", *STAGE3[stage3]):
+        overrides_for(kind, overrides)
+
+
 def _field(flag: str) -> str:
     return flag[2:].split("=", 1)[0]
 
@@ -70,11 +78,8 @@ def recipe(
     eval_max_pairs: int | None = None,
 ) -> dict[str, Any]:
     """Run stage 2 then stage 3 and the baselines; write DIR/recipe.json; return it."""
-    if stage3 not in STAGE3:
-        raise ValueError(f"unknown stage3 {stage3!r}; expected one of {list(STAGE3)}")
     overrides = list(overrides or [])
-    for kind in ("act", *STAGE3[stage3]):
-        overrides_for(kind, overrides)  # fail on an unknown field before any training
+    check_overrides(stage3, overrides)  # fail on an unknown field before any training
     root = Path(output_dir)
     chosen, measured = pick_protocol(data, model, protocol)
 

@@ -3,10 +3,16 @@
 Prompts are text (see `trainers.data`), so completions are strings; a list of messages is accepted
 too, for users who feed the conversational "act" config to TRL directly.
 
-The critic has one reward (the answer names the expert's slot) and two zero-weight companions that
-only show in TRL's logs as `rewards/answers_slot_1/mean` and `rewards/answers_slot_2/mean`: the
-share of completions naming each slot. Both orders of every pair are trained together, so anything
-far from 0.5 / 0.5 is a position collapse happening.
+The critic has two rewards and two zero-weight companions that only show in TRL's logs:
+- `critic`: 1.0 when the answer names the expert's slot, else 0.0.
+- `slot_balance`: every batch holds each pair in both orders, so a critic that answers one slot more
+  than half the time is wrong by construction. Pure position bias earns the same `critic` reward
+  whichever slot it prefers, so in expectation GRPO does not push against it and sampling noise
+  walks the model onto one slot (measured: docs/RESULTS.md). This reward gives an answer
+  0.5 - (share of the batch's answers naming the same slot), and -0.5 to no answer; with weight
+  BALANCE_WEIGHT it never outweighs being right.
+- `answers_slot_1`, `answers_slot_2`: the share of completions naming each slot (weight 0), logged
+  as `rewards/answers_slot_1/mean`, so a collapse shows while it happens.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pipelines.actions import normalise, parse_action
 from pipelines.critic import SLOTS, check_protocol, parse_answer
 from pipelines.prompts import ACTION_PREFIX
 
+BALANCE_WEIGHT = 0.5
 Completion = str | Sequence[dict[str, Any]]
 RewardFunc = Callable[..., list[float]]
 
@@ -43,6 +50,12 @@ def critic_rewards(protocol: str) -> tuple[list[RewardFunc], list[float]]:
             for c, slot in zip(completions, expert_slot, strict=True)
         ]
 
+    def slot_balance(completions: list[Completion], **kwargs: Any) -> list[float]:
+        """0.5 - the batch's share of answers naming this answer's slot; -0.5 for no answer."""
+        answers = [parse_answer(completion_text(c), protocol) for c in completions]
+        share = {slot: answers.count(slot) / len(answers) for slot in SLOTS}
+        return [-0.5 if a is None else 0.5 - share[a] for a in answers]
+
     def answers(slot: int) -> RewardFunc:
         def share(completions: list[Completion], **kwargs: Any) -> list[float]:
             return [float(parse_answer(completion_text(c), protocol) == slot) for c in completions]
@@ -50,7 +63,7 @@ def critic_rewards(protocol: str) -> tuple[list[RewardFunc], list[float]]:
         share.__name__ = f"answers_slot_{slot}"
         return share
 
-    return [critic, *(answers(slot) for slot in SLOTS)], [1.0, *(0.0 for _ in SLOTS)]
+    return [critic, slot_balance, *(answers(slot) for slot in SLOTS)], [1.0, BALANCE_WEIGHT, 0.0, 0.0]
 
 
 def action_reward(

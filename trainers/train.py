@@ -13,8 +13,12 @@ can be set in a YAML file and overridden by command-line style strings, parsed b
   with TRL's fields (`--use_vllm true --vllm_mode colocate`; TRL 1.16 supports vLLM 0.22-0.31).
 - act: num_generations 4; PAIRS_PER_STEP pairs per optimiser step, each in both orders
   (per_device_train_batch_size = 2 x pairs x generations, dataset read unshuffled in whole pairs);
-  learning_rate CRITIC_LEARNING_RATE; max_completion_length from the protocol. These were chosen
-  by measurement (docs/RESULTS.md): one prompt per step drifted onto one slot and collapsed.
+  learning_rate CRITIC_LEARNING_RATE; the `slot_balance` reward (weight in `trainers.rewards`);
+  max_completion_length from the protocol. Measured on CPU (docs/RESULTS.md): one prompt per step,
+  and also 2 pairs per step at 2e-5 or 5e-5, walked onto one slot within 10 steps; the balance
+  reward slowed that walk but did not stop it. These defaults are the safer side of those runs,
+  not a proven cure: watch `rewards/answers_slot_1/mean`, and on a small batch add a KL anchor
+  (`--beta`).
 - action: num_generations 4, max_completion_length 24 (an action is one line), STATES_PER_STEP
   states per step.
 
@@ -51,7 +55,7 @@ TRAIN_SPLIT = "train"
 NUM_GENERATIONS = 4
 PAIRS_PER_STEP = 4
 STATES_PER_STEP = 4
-CRITIC_LEARNING_RATE = 2e-5
+CRITIC_LEARNING_RATE = 1e-5
 PROTOCOL_PROBE_PAIRS = 8  # train pairs (x2 orders x4 samples) measured to choose a protocol
 RUN_FILE = "actforge.json"
 BATCH_FIELDS = {"per_device_train_batch_size", "generation_batch_size", "steps_per_generation"}
@@ -90,6 +94,11 @@ def completion_length(protocol: str, reason_tokens: int = REASON_TOKENS) -> int:
     return 1 if protocol == "direct" else reason_tokens + len(ANSWER_OPEN) + 1
 
 
+def reasoning_budget(max_completion_length: int) -> int:
+    """Reasoning tokens that leave room for the tag and the digit within the completion length."""
+    return max(1, max_completion_length - len(ANSWER_OPEN) - 1)
+
+
 def _defaults(kind: str, given: dict[str, Any], protocol: str) -> dict[str, Any]:
     """Our defaults for the fields the user left unset."""
     defaults: dict[str, Any] = {"logging_steps": 1, "report_to": "none"}
@@ -100,7 +109,7 @@ def _defaults(kind: str, given: dict[str, Any], protocol: str) -> dict[str, Any]
             "max_completion_length": completion_length(protocol),
             "learning_rate": CRITIC_LEARNING_RATE,
             "shuffle_dataset": False,  # critic_dataset orders whole pairs, seeded
-            "reward_weights": [1.0, 0.0, 0.0],  # the answer-share companions only log
+            "reward_weights": critic_rewards(protocol)[1],
         }
         if not given.keys() & BATCH_FIELDS:
             defaults["per_device_train_batch_size"] = 2 * PAIRS_PER_STEP * generations
@@ -183,7 +192,9 @@ def train(
             args=args,
             train_dataset=critic_dataset(data, TRAIN_SPLIT, tokenizer, chosen, args.seed),
             processing_class=tokenizer,
-            rollout_func=reason_rollout() if chosen == "reason" else None,
+            rollout_func=reason_rollout(reasoning_budget(args.max_completion_length))
+            if chosen == "reason"
+            else None,
         )
     else:
         trainer = GRPOTrainer(
