@@ -19,7 +19,7 @@ from tests.factories import make_pair
 from trainers.data import agent_dataset, critic_dataset, sft_dataset, states_dataset
 from trainers.protocol import choose_protocol, generate_answers
 from trainers.rewards import BALANCE_WEIGHT, action_reward, critic_rewards
-from trainers.train import PAIRS_PER_STEP, parse_train_args, run_protocol, train
+from trainers.train import CRITIC_BETA, PAIRS_PER_STEP, parse_train_args, run_protocol, train
 
 pytestmark = pytest.mark.usefixtures("hf_offline")
 
@@ -131,7 +131,7 @@ def test_both_orders_of_a_pair_share_an_optimiser_step(published: str, tiny_mode
     dataset = critic_dataset(published, "train", tokenizer, "direct")
     args = parse_train_args("act", None, [], protocol="direct")
     assert args.per_device_train_batch_size == 2 * PAIRS_PER_STEP * args.num_generations
-    assert not args.shuffle_dataset and args.max_completion_length == 1
+    assert not args.shuffle_dataset and args.max_completion_length == 1 and args.beta == CRITIC_BETA
     sampler = RepeatSampler(
         dataset,
         mini_repeat_count=args.num_generations,
