@@ -16,13 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from pipelines.ids import pair_id, sample_id
+from pipelines.filters import ACCEPTED
+from pipelines.ids import sample_id
+from pipelines.pairs import make_pairs
 from pipelines.publish import publish
 from pipelines.sources.scienceworld import collect_scienceworld
 from pipelines.states import states_of
-from schemas import PAIR_SCHEMA, Pair, to_arrow
+from schemas import PAIR_SCHEMA, Pair, Sample, to_arrow
 from trainers.evaluate import evaluate, format_table
 from trainers.train import train
 
@@ -31,34 +34,33 @@ HISTORY_CHARS = 0  # no history in the prompt: the signal is in the two actions,
 OBSERVATION_CHARS = 300  # observations cut too (the room description can run to 1,000+ characters)
 
 
+POLICY = "backwards"
+
+
 def backwards(action: str) -> str:
     return action[::-1]
 
 
 def build_pairs(spec: str) -> list[Pair]:
-    """One (expert, expert-backwards) pair per expert state of the spec's gold trajectories."""
+    """One (expert, expert-backwards) pair per expert state, made the way the pipeline makes pairs."""
     pairs = []
-    for state in states_of(collect_scienceworld(spec).trajectories):
+    for full in states_of(collect_scienceworld(spec).trajectories):
+        state = replace(full, observation=full.observation[:OBSERVATION_CHARS])
         alternative = backwards(state.expert_action)
-        pairs.append(
-            Pair(
-                pair_id=pair_id(state.state_id, state.expert_action, alternative),
-                state_id=state.state_id,
-                sample_id=sample_id(state.state_id, "backwards", "-", 0),
-                trajectory_id=state.trajectory_id,
-                source=state.source,
-                task=state.task,
-                environment=state.environment,
-                split=state.split,
-                step_index=state.step_index,
-                instruction=state.instruction,
-                history=state.history,
-                observation=state.observation[:OBSERVATION_CHARS],
-                expert_action=state.expert_action,
-                alternative_action=alternative,
-                policy="backwards",
-            )
+        sample = Sample(
+            sample_id=sample_id(state.state_id, POLICY, "-", 0),
+            state_id=state.state_id,
+            policy=POLICY,
+            params_hash="-",
+            params="{}",
+            seed=0,
+            sample_index=0,
+            raw_output=alternative,
+            action=alternative,
+            verdict=ACCEPTED,
+            reason="ok",
         )
+        pairs += make_pairs(state, [sample])
     return pairs
 
 

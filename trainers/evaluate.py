@@ -31,7 +31,7 @@ from pipelines.critic import ANSWER_OPEN, SLOTS, critic_prompt_text, parse_tagge
 from pipelines.policy import Policy, load_policy
 from pipelines.prompts import ACTION_PREFIX, AGENT_PROMPT_TOKENS, agent_prompt, render_chat
 from schemas import State, state_from_row
-from trainers.protocol import REASON_TOKENS
+from trainers.protocol import REASON_TOKENS, id_list
 
 ACTION_TOKENS = 24  # an action is one short line: the sampler's limit too
 
@@ -150,7 +150,7 @@ def generate_greedy(
 ) -> list[str]:
     """Greedy completions of token-id prompts, in their order, batched with left padding."""
     model, tokenizer = policy.model, policy.tokenizer
-    inputs_eos = {tokenizer.eos_token_id, *_ids(model.generation_config.eos_token_id)} - {None}
+    inputs_eos = {tokenizer.eos_token_id, *id_list(model.generation_config.eos_token_id)} - {None}
     completions: list[str] = [""] * len(prompts)
     for batch in tqdm(_batches(prompts, batch_size), desc=desc, unit="batch", disable=not progress):
         inputs = _left_padded(policy, [prompts[i] for i in batch])
@@ -166,13 +166,6 @@ def generate_greedy(
         for i, row in zip(batch, out, strict=True):
             completions[i] = tokenizer.decode(row[inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     return completions
-
-
-def _ids(value: int | list[int] | None) -> list[int]:
-    """A generation config's eos_token_id (one id, a list or None) as a list."""
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
 
 
 def critic_prompts(

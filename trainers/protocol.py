@@ -59,7 +59,7 @@ def _sample(
         stop_strings=stop_strings,
         tokenizer=tokenizer,
     )
-    ends = {inputs["pad_token_id"], tokenizer.eos_token_id, *_ids(model.generation_config.eos_token_id)}
+    ends = {inputs["pad_token_id"], tokenizer.eos_token_id, *id_list(model.generation_config.eos_token_id)}
     result = []
     for row in out[:, inputs["input_ids"].shape[1] :].tolist():
         while row and row[-1] in ends:
@@ -68,7 +68,8 @@ def _sample(
     return result
 
 
-def _ids(value: int | list[int] | None) -> list[int]:
+def id_list(value: int | list[int] | None) -> list[int]:
+    """A generation config's eos_token_id (one id, a list or None) as a list."""
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
