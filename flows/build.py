@@ -19,13 +19,15 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from tqdm.auto import tqdm
 
 from pipelines import steps
+from pipelines.card import summary, summary_markdown
+from pipelines.config import BuildConfig
 from pipelines.filters import FilterConfig
-from pipelines.policy import DEFAULT_POLICY, Policy, load_policy, policy_name
-from pipelines.publish import card_summary
+from pipelines.policy import Policy, load_policy, policy_name
 from pipelines.sampling import SamplingParams, sample_states
 from pipelines.sources import Collected, collect, fingerprint
+from pipelines.states import load_states
 from pipelines.store import Store
-from schemas import SCHEMA_VERSION, Sample
+from schemas import Sample
 
 COLLECT_WORKERS = 2
 
@@ -58,8 +60,10 @@ def sample_batch(
 
 
 @task(name="publish", cache_policy=NO_CACHE)
-def publish(store: Store, out: Path, trajectory_ids: list[str], sources: list[str], provenance: dict) -> dict:
-    return steps.publish_dataset(store, out, trajectory_ids, sources, provenance)
+def publish(store: Store, config: BuildConfig, trajectory_ids: list[str], policy: str) -> dict:
+    out = Path(config.out)
+    provenance = config.provenance(policy)
+    return steps.publish_dataset(store, out, trajectory_ids, config.sources, provenance, config.history_chars)
 
 
 def default_store(out: Path) -> Path:
@@ -68,66 +72,44 @@ def default_store(out: Path) -> Path:
 
 
 @flow(name="build", task_runner=ThreadPoolTaskRunner(max_workers=COLLECT_WORKERS))
-def build(
-    sources: list[str],
-    out: str,
-    store: str | None = None,
-    policy: str = DEFAULT_POLICY,
-    k: int = 4,
-    max_states: int | None = None,
-    seed: int = 0,
-    fmt: str | None = None,
-    admissible: str = "off",
-    batch_size: int = 8,
-    trust_remote_code: bool = False,
-    cache_dir: str | None = None,
-) -> dict[str, Any]:
-    """Build a critique dataset into `out`; returns what this run added and the dataset's counts."""
-    out_path = Path(out)
-    store_path = Path(store) if store else default_store(out_path)
-    results = Path(cache_dir) if cache_dir else store_path.with_suffix(".cache")
-    params = SamplingParams(k=k, seed=seed)
-    filters = FilterConfig(admissible=admissible)
-    name = policy_name(policy)
+def build(config: BuildConfig) -> dict[str, Any]:
+    """Build a critique dataset into `config.out`; returns what this run added and the dataset's counts."""
+    config.check_complete()
+    out_path = Path(config.out)
+    store_path = Path(config.store) if config.store else default_store(out_path)
+    results = Path(config.cache_dir) if config.cache_dir else store_path.with_suffix(".cache")
+    params, filters = config.sampling, config.filters
+    name = policy_name(config.policy)
     collected = Collected()
     collect_cached = collect_source.with_options(result_storage=results)
-    for future in [collect_cached.submit(spec, fmt) for spec in sources]:
+    for future in [collect_cached.submit(spec, config.format) for spec in config.sources]:
         collected.extend(future.result())
     sample_cached = sample_batch.with_options(result_storage=results)
     with Store(store_path) as db:
-        states, run = steps.record(db, collected)
-        chosen = steps.select(states, max_states)
+        trajectory_ids, run = steps.record(db, collected)
+        chosen = steps.select(db, trajectory_ids, config.max_states)
         todo = steps.pending(db, chosen, name, params)
-        run.update(samples_added=0, pairs_added=0, policy_calls=0)
+        run.update(policy_calls=0)
         with tqdm(total=len(todo), desc="sampling", unit="state", disable=not todo) as bar:
-            for start in range(0, len(todo), batch_size):
-                batch = todo[start : start + batch_size]
+            for start in range(0, len(todo), config.batch_size):
+                batch = load_states(
+                    db, trajectory_ids, todo[start : start + config.batch_size], config.history_chars
+                )
                 state = sample_cached(
-                    policy, name, trust_remote_code, batch, params, filters, return_state=True
+                    config.policy, name, config.trust_remote_code, batch, params, filters, return_state=True
                 )
                 # A cached batch (the store was lost or is new) is served without calling the model.
                 if state.name != "Cached":
                     run["policy_calls"] += len(batch)
-                for key, value in steps.store_batch(db, batch, state.result()).items():
-                    run[key] += value
+                steps.store_batch(db, batch, state.result())
                 bar.update(len(batch))
-        provenance = {
-            "sources": list(sources),
-            "policy": name,
-            "k": k,
-            "seed": seed,
-            "sampling": params.as_dict(),
-            "filters": filters.as_dict(),
-            "max_states": max_states,
-            "schema_version": SCHEMA_VERSION,
-        }
-        trajectory_ids = sorted({t.trajectory_id for t in collected.trajectories})
-        manifest = publish(db, out_path, trajectory_ids, list(sources), provenance)
-    run["quarantined"] = len(collected.quarantined)
+        run.update(steps.finish(db))
+        manifest = publish(db, config, trajectory_ids, name)
+    run["quarantined"] = collected.quarantined.num_rows
     counts = [{"count": key, "this run": value} for key, value in run.items()]
     counts += [
         {"count": f"dataset {k}", "this run": v} for k, v in manifest["stats"].items() if isinstance(v, int)
     ]
     create_table_artifact(key="build-counts", table=counts, description=f"actforge build of {out_path}")
-    create_markdown_artifact(key="dataset-card", markdown=card_summary(out_path))
+    create_markdown_artifact(key="dataset-card", markdown=summary_markdown(summary(manifest)))
     return {"run": run, "stats": manifest["stats"], "version": manifest["version"], "out": str(out_path)}

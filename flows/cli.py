@@ -7,14 +7,16 @@ go to TRL's own parser, so every TRL field is settable without being declared he
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from flows.settings import configure_prefect
+from pipelines.config import BuildConfig
 from pipelines.critic import PROTOCOLS
-from pipelines.sources import FILE_FORMATS
+from pipelines.policy import DEFAULT_POLICY
 
 SUMMARY_KEYS = ("trajectories", "states", "samples", "pairs", "quarantined")
 
@@ -23,27 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="actforge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build a critique dataset from expert trajectories")
-    b.add_argument(
-        "--source",
-        action="append",
-        required=True,
-        metavar="SPEC",
-        help="scienceworld:TASKS@VARIATIONS or [FORMAT:]PATH; repeatable",
-    )
-    b.add_argument("--out", required=True, help="output folder (Hugging Face dataset layout)")
-    b.add_argument("--store", help="DuckDB store (default: OUT.duckdb beside OUT)")
-    b.add_argument("--policy", default="smollm2", help="'smollm2' (bundled) or a local model folder")
-    b.add_argument("--k", type=int, default=4, help="alternatives sampled per state")
-    b.add_argument("--max-states", type=int, help="sample at most this many states (chosen by id)")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--format", choices=FILE_FORMATS, help="force the format of file sources")
-    b.add_argument(
-        "--admissible",
-        choices=("off", "map", "require"),
-        default="off",
-        help="map outputs to, or require, the source's admissible actions",
-    )
-    b.add_argument("--trust-remote-code", action="store_true", help="allow a model folder's own code")
+    _build_arguments(b)
     b.add_argument("--push-to-hub", metavar="NAME/DATASET", help="push the published version to the Hub")
     b.add_argument("--train", action="store_true", help="then run the ACT recipe on the built dataset")
     b.add_argument("--output-dir", help="with --train: where the recipe's models go (default OUT-recipe)")
@@ -53,12 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("kind", choices=("act", "action", "sft", "recipe"))
     t.add_argument("--data", required=True, help="a dataset folder written by `actforge build`")
-    t.add_argument("--model", default="smollm2", help="'smollm2' (bundled) or a local model folder")
+    t.add_argument("--model", default=DEFAULT_POLICY, help="'smollm2' (bundled) or a local model folder")
     t.add_argument("--output-dir", required=True)
     _recipe_arguments(t)
     e = sub.add_parser("eval", help="critic judgment, next-action accuracy and live play of a model")
     e.add_argument("--data", help="a dataset folder written by `actforge build`")
-    e.add_argument("--model", default="smollm2", help="'smollm2' (bundled) or a local model folder")
+    e.add_argument("--model", default=DEFAULT_POLICY, help="'smollm2' (bundled) or a local model folder")
     e.add_argument("--split", default="test")
     e.add_argument("--max-pairs", type=int, help="evaluate at most N pairs (and N states)")
     e.add_argument(
@@ -89,6 +71,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _build_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per `BuildConfig` field, with its default, help and choices."""
+    for f in dataclasses.fields(BuildConfig):
+        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        extra: dict[str, Any] = {"help": f.metadata["help"], "dest": f.name}
+        if f.name == "sources":
+            extra |= {"action": "append", "required": True, "metavar": "SPEC"}
+        elif f.type == "bool":
+            extra |= {"action": "store_true"}
+        else:
+            kind = {"int": int, "int | None": int, "float": float}.get(f.type, str)
+            extra |= {"type": kind, "default": f.default, "choices": f.metadata.get("choices")}
+            extra["required"] = f.name == "out"
+            if f.default is not None and f.name != "out":
+                extra["help"] += f" (default: {f.default})"
+        parser.add_argument(flag, **extra)
+
+
 def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by `train` and `build --train` (which runs the recipe)."""
     parser.add_argument("--config", help="a YAML file of TRL config fields (GRPOConfig or SFTConfig)")
@@ -113,26 +113,15 @@ def _table(stats: dict[str, Any]) -> str:
 
 
 def stats_command(out: Path, as_json: bool) -> int:
-    from pipelines.publish import read_manifest
+    from pipelines.layout import read_manifest
 
     stats = read_manifest(out)["stats"]
     print(json.dumps(stats, sort_keys=True) if as_json else _table(stats))
     return 0
 
 
-def _build_args(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "sources": args.source,
-        "out": args.out,
-        "store": args.store,
-        "policy": args.policy,
-        "k": args.k,
-        "max_states": args.max_states,
-        "seed": args.seed,
-        "fmt": args.format,
-        "admissible": args.admissible,
-        "trust_remote_code": args.trust_remote_code,
-    }
+def _build_config(args: argparse.Namespace) -> BuildConfig:
+    return BuildConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(BuildConfig)})
 
 
 def _print_build(result: dict[str, Any]) -> None:
@@ -153,7 +142,7 @@ def build_command(args: argparse.Namespace, overrides: list[str]) -> int:
             raise ValueError(f"unrecognized arguments: {' '.join(overrides)} (TRL overrides need --train)")
         from flows.build import build
 
-        result = build(**_build_args(args))
+        result = build(_build_config(args))
         _print_build(result)
         if args.push_to_hub:
             _print_push(_push(result["out"], args.push_to_hub, None, False))
@@ -163,7 +152,7 @@ def build_command(args: argparse.Namespace, overrides: list[str]) -> int:
 
     check_overrides(args.stage3, overrides)  # fail on a bad override before building
     result = build_and_train(
-        build_args=_build_args(args),
+        config=_build_config(args),
         output_dir=args.output_dir or f"{args.out.rstrip('/')}-recipe",
         recipe_args=_recipe_args(args, overrides),
     )

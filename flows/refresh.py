@@ -37,8 +37,8 @@ def refresh(config: str, push_to_hub: str | None = None) -> dict[str, Any]:
     Prefect overhead, and a second flow run would add about 2 s of it.
     """
     project = load_project(config)
-    result = build.fn(**project.build_args())
+    result = build.fn(project.build)
     repo_id = push_to_hub or project.push_to_hub
     if repo_id:
-        result["hub"] = push(project.out, repo_id, project.revision, project.private)
+        result["hub"] = push(project.build.out, repo_id, project.revision, project.private)
     return result

@@ -8,6 +8,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.build import build
+from pipelines.config import BuildConfig
 from trainers.recipe import recipe
 
 
@@ -18,9 +19,8 @@ def run_recipe(data: str, model: str, output_dir: str, recipe_args: dict[str, An
 
 @flow(name="build_and_train")
 def build_and_train(
-    build_args: dict[str, Any], output_dir: str, recipe_args: dict[str, Any] | None = None
+    config: BuildConfig, output_dir: str, recipe_args: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """`build(**build_args)`, then the recipe (critic, agent stages, baselines) from the build's policy."""
-    built = build(**build_args)
-    model = build_args.get("policy", "smollm2")
-    return {"build": built, "recipe": run_recipe(built["out"], model, output_dir, recipe_args or {})}
+    """`build(config)`, then the recipe (critic, agent stages, baselines) from the build's policy."""
+    built = build(config)
+    return {"build": built, "recipe": run_recipe(built["out"], config.policy, output_dir, recipe_args or {})}

@@ -41,8 +41,9 @@ def slot_actions(row: Mapping[str, Any], slot: int) -> tuple[str, str]:
     return (expert, alternative) if slot == 1 else (alternative, expert)
 
 
-def _history_text(history: Sequence[Mapping[str, str]], max_chars: int) -> str:
-    """The most recent steps that fit `max_chars`, oldest first, saying how many were left out."""
+def _history_text(history: Sequence[Mapping[str, str]], max_chars: int, omitted: int = 0) -> str:
+    """The most recent steps that fit `max_chars`, oldest first, saying how many were left out
+    (here, and `omitted` already left out of the published row)."""
     kept: list[str] = []
     used = 0
     for step in reversed(history):
@@ -51,7 +52,7 @@ def _history_text(history: Sequence[Mapping[str, str]], max_chars: int) -> str:
             break
         kept.append(text)
         used += len(text)
-    skipped = len(history) - len(kept)
+    skipped = omitted + len(history) - len(kept)
     head = [f"({skipped} earlier steps omitted)"] if skipped else []
     return "\n".join(head + list(reversed(kept))) or "(no earlier steps)"
 
@@ -66,9 +67,10 @@ def critic_messages(
         "the current observation and two candidate actions, decide which action an expert would take "
         "next. Give your final answer as <answer>1</answer> or <answer>2</answer>."
     )
+    history = _history_text(row["history"], max_history_chars, row.get("history_omitted") or 0)
     user = (
         f"Task: {row['instruction']}\n\n"
-        f"Earlier steps:\n{_history_text(row['history'], max_history_chars)}\n\n"
+        f"Earlier steps:\n{history}\n\n"
         f"Current observation: {row['observation']}\n\n"
         f"Action 1: {action_1}\nAction 2: {action_2}\n\n"
         "Which action is better? Answer with <answer>1</answer> or <answer>2</answer>."

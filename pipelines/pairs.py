@@ -2,33 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
+
+import pyarrow as pa
 
 from pipelines.actions import normalise
 from pipelines.filters import ACCEPTED
-from pipelines.ids import pair_id
-from schemas import Pair, Sample, State
+from schemas import STORED_PAIR_SCHEMA, Sample, State
+from schemas.ids import pair_id
 
 
-def make_pairs(state: State, samples: Iterable[Sample]) -> list[Pair]:
-    return [
-        Pair(
-            pair_id=pair_id(state.state_id, state.expert_action, normalise(s.action, state.environment)),
-            state_id=state.state_id,
-            sample_id=s.sample_id,
-            trajectory_id=state.trajectory_id,
-            source=state.source,
-            task=state.task,
-            environment=state.environment,
-            split=state.split,
-            step_index=state.step_index,
-            instruction=state.instruction,
-            history=state.history,
-            observation=state.observation,
-            expert_action=state.expert_action,
-            alternative_action=s.action,
-            policy=s.policy,
-        )
+def pairs_table(states: Sequence[State], samples: Sequence[Sample]) -> pa.Table:
+    """The store's pair rows (STORED_PAIR_SCHEMA) of the accepted samples of these states."""
+    by_id = {s.state_id: s for s in states}
+    rows = [
+        {
+            "pair_id": pair_id(state.state_id, state.expert_action, normalise(s.action, state.environment)),
+            "state_id": state.state_id,
+            "sample_id": s.sample_id,
+            "trajectory_id": state.trajectory_id,
+            "step_index": state.step_index,
+            "expert_action": state.expert_action,
+            "alternative_action": s.action,
+            "policy": s.policy,
+        }
         for s in samples
-        if s.verdict == ACCEPTED and s.state_id == state.state_id
+        if s.verdict == ACCEPTED and (state := by_id.get(s.state_id)) is not None
     ]
+    return pa.Table.from_pylist(rows, schema=STORED_PAIR_SCHEMA)

@@ -9,43 +9,24 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from pipelines.config import BuildConfig
 from pipelines.sources import FILE_FORMATS
 
-PATH_KEYS = ("out", "store")
+PATH_KEYS = ("out", "store", "cache_dir")
+HUB_KEYS = ("push_to_hub", "revision", "private")
 
 
 @dataclass(frozen=True)
 class Project:
-    sources: tuple[str, ...]
-    out: str
-    store: str | None = None
-    policy: str = "smollm2"
-    k: int = 4
-    seed: int = 0
-    max_states: int | None = None
-    format: str | None = None
-    admissible: str = "off"
+    """A build configuration and where its versions are pushed."""
+
+    build: BuildConfig
     push_to_hub: str | None = None
     revision: str | None = None
     private: bool = False
-
-    def build_args(self) -> dict[str, Any]:
-        """Keyword arguments of the `build` flow."""
-        return {
-            "sources": list(self.sources),
-            "out": self.out,
-            "store": self.store,
-            "policy": self.policy,
-            "k": self.k,
-            "max_states": self.max_states,
-            "seed": self.seed,
-            "fmt": self.format,
-            "admissible": self.admissible,
-        }
 
 
 def _resolve_source(spec: str, base: Path) -> str:
@@ -59,13 +40,16 @@ def _resolve_source(spec: str, base: Path) -> str:
 
 
 def load_project(path: Path | str) -> Project:
-    """Read and check a project file; unknown keys and missing sources are errors, not defaults."""
+    """Read and check a project file; unknown keys and missing sources are errors, not defaults.
+
+    Its keys are `BuildConfig`'s fields (same names, same defaults) plus the Hub settings.
+    """
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping of settings")
-    known = {f.name for f in dataclasses.fields(Project)}
+    known = {f.name for f in dataclasses.fields(BuildConfig)} | set(HUB_KEYS)
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ValueError(f"{path}: unknown settings {unknown}; known: {sorted(known)}")
@@ -76,4 +60,8 @@ def load_project(path: Path | str) -> Project:
     for key in PATH_KEYS:
         if raw.get(key) is not None:
             raw[key] = str(base / raw[key])
-    return Project(**raw)
+    hub = {key: raw.pop(key) for key in HUB_KEYS if key in raw}
+    try:
+        return Project(BuildConfig(**raw), **hub)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc

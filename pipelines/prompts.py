@@ -114,7 +114,7 @@ def _turns(state: State, window: int, shot: FewShot) -> list[dict[str, str]]:
         {"role": "assistant", "content": f"{ACTION_PREFIX} {shot.demo_action}"},
     ]
     history = state.history[len(state.history) - window :] if window else ()
-    skipped = len(state.history) - len(history)
+    skipped = state.history_omitted + len(state.history) - len(history)
     first = f"Task: {state.instruction}\n"
     if skipped:
         first += f"({skipped} earlier steps omitted)\n"

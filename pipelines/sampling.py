@@ -10,22 +10,25 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from pipelines.filters import FilterConfig, judge
-from pipelines.ids import derive_seed, params_hash, sample_id
 from pipelines.policy import Policy
 from pipelines.prompts import ACTION_PREFIX, AGENT_PROMPT_TOKENS, PROMPT_VERSION, agent_prompt
 from schemas import Sample, State
+from schemas.ids import derive_seed, params_hash, sample_id
 
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """Everything that changes what a policy outputs; its hash keys the "never sample twice" rule."""
+    """Everything that changes what a policy outputs; its hash keys the "never sample twice" rule.
 
-    k: int = 4
-    temperature: float = 1.0
-    top_p: float = 0.95
-    max_new_tokens: int = 24
+    The user-facing values and their defaults come from `pipelines.config.BuildConfig`.
+    """
+
+    k: int
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+    seed: int
     max_prompt_tokens: int = AGENT_PROMPT_TOKENS
-    seed: int = 0
     prompt: str = PROMPT_VERSION
 
     def __post_init__(self) -> None:
@@ -33,6 +36,8 @@ class SamplingParams:
             raise ValueError("k must be at least 1")
         if self.temperature <= 0:
             raise ValueError("temperature must be positive (sampling, not greedy)")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

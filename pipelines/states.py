@@ -1,36 +1,23 @@
-"""Expert trajectories to self-contained decision states, one per expert step."""
+"""Decision states for a policy: rows of the store's steps with their history windows, as records.
+
+A state is (trajectory, step index); its text lives once in the store's `steps` table, and a
+state row (instruction, bounded history, observation, expert action) is assembled when needed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Sequence
 
-from pipelines.ids import state_id
-from schemas import State, Step, Trajectory
-
-
-def build_states(trajectory: Trajectory) -> list[State]:
-    """State i holds the instruction, steps 0..i-1 (observation, action), and observation i."""
-    states = []
-    for index, step in enumerate(trajectory.steps):
-        history = tuple(Step(s.observation, s.action) for s in trajectory.steps[:index])
-        states.append(
-            State(
-                state_id=state_id(trajectory.trajectory_id, index),
-                trajectory_id=trajectory.trajectory_id,
-                source=trajectory.source,
-                task=trajectory.task,
-                environment=trajectory.environment,
-                split=trajectory.split,
-                step_index=index,
-                instruction=trajectory.instruction,
-                history=history,
-                observation=step.observation,
-                expert_action=step.action,
-                admissible=step.admissible,
-            )
-        )
-    return states
+from pipelines.store import Store
+from schemas import State, states_from_table
 
 
-def states_of(trajectories: Iterable[Trajectory]) -> list[State]:
-    return [state for trajectory in trajectories for state in build_states(trajectory)]
+def load_states(
+    store: Store, trajectory_ids: Sequence[str], state_ids: Sequence[str], history_chars: int
+) -> list[State]:
+    """These states as records, in the order of `state_ids`, with their admissible actions."""
+    rows = store.published("states", trajectory_ids, None, history_chars, state_ids=state_ids).read_all()
+    admissible = store.admissible(state_ids)
+    states = {s.state_id: s for s in states_from_table(rows)}
+    return [dataclasses.replace(states[i], admissible=admissible[i]) for i in state_ids]

@@ -1,7 +1,8 @@
 """The build's steps over the store, each pure and testable; the Prefect flow composes them.
 
-collect -> record (trajectories, quarantine, states) -> select -> pending -> sample batches ->
-publish. Reruns are cheap because every step asks the store what is already there.
+record (trajectories, steps, quarantine) -> select -> pending -> states of a batch -> stage samples
+and pairs -> finish (one merge) -> publish. Reruns are cheap because every step asks the store what
+is already there.
 """
 
 from __future__ import annotations
@@ -10,48 +11,55 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipelines.pairs import make_pairs
+from pipelines.pairs import pairs_table
 from pipelines.publish import publish
 from pipelines.sampling import SamplingParams
 from pipelines.sources import Collected
-from pipelines.states import states_of
 from pipelines.store import Store
-from schemas import Sample, State
+from schemas import SAMPLE_SCHEMA, Sample, State, records_table
 
 
-def record(store: Store, collected: Collected) -> tuple[list[State], dict[str, int]]:
-    """Store what the sources yielded; returns every state of the collected trajectories.
+def record(store: Store, collected: Collected) -> tuple[list[str], dict[str, int]]:
+    """Store what the sources yielded; returns the stored ids of the collected trajectories.
 
-    States are built from the stored trajectories, not the fresh ones: where a live engine's text
-    changed since the first collection, the stored version stays the truth, so reruns match.
+    Where a live engine's text changed since the first collection, the stored version stays the
+    truth (the merge keeps the first copy of each trajectory), so reruns match.
     """
     with store.transaction():
-        added = {
-            "trajectories_added": store.add_trajectories(collected.trajectories),
-            "quarantined_added": store.add_quarantine(collected.quarantined),
-        }
-    states = states_of(store.trajectories(t.trajectory_id for t in collected.trajectories))
-    added["states_added"] = store.add_states(states)
-    return states, added
+        store.stage("trajectories", collected.trajectories)
+        store.stage("steps", collected.steps)
+        store.stage("quarantine", collected.quarantined)
+    added = store.merge()
+    run = {
+        "trajectories_added": added["trajectories"],
+        "states_added": added["steps"],
+        "quarantined_added": added["quarantine"],
+    }
+    return store.trajectory_ids(collected.trajectories["trajectory_id"].to_pylist()), run
 
 
-def select(states: Sequence[State], max_states: int | None) -> list[State]:
-    """A deterministic subset: the first `max_states` by id (a hash, so spread over tasks and splits)."""
-    ordered = sorted({s.state_id: s for s in states}.values(), key=lambda s: s.state_id)
-    return ordered if max_states is None else ordered[:max_states]
+def select(store: Store, trajectory_ids: Sequence[str], max_states: int | None) -> list[str]:
+    """A deterministic subset: the first `max_states` state ids (hashes, so spread over tasks)."""
+    return store.state_ids(trajectory_ids, max_states)
 
 
-def pending(store: Store, states: Sequence[State], policy: str, params: SamplingParams) -> list[State]:
-    """States with no samples yet for this policy and sampling parameters."""
-    done = store.sampled_state_ids([s.state_id for s in states], policy, params.digest)
-    return [s for s in states if s.state_id not in done]
+def pending(store: Store, state_ids: Sequence[str], policy: str, params: SamplingParams) -> list[str]:
+    """States with no samples yet for this policy and sampling parameters, in the given order."""
+    done = store.sampled_state_ids(state_ids, policy, params.digest)
+    return [s for s in state_ids if s not in done]
 
 
-def store_batch(store: Store, states: Sequence[State], samples: Sequence[Sample]) -> dict[str, int]:
-    """Store one batch's samples and the pairs they make; both commit together."""
-    pairs = [pair for state in states for pair in make_pairs(state, samples)]
+def store_batch(store: Store, states: Sequence[State], samples: Sequence[Sample]) -> None:
+    """Stage one batch's samples and the pairs they make; both commit together."""
     with store.transaction():
-        return {"samples_added": store.add_samples(samples), "pairs_added": store.add_pairs(pairs)}
+        store.stage("samples", records_table(samples, SAMPLE_SCHEMA))
+        store.stage("pairs", pairs_table(states, samples))
+
+
+def finish(store: Store) -> dict[str, int]:
+    """Merge what the batches staged: new samples and pairs, each key once across every run."""
+    added = store.merge()
+    return {"samples_added": added["samples"], "pairs_added": added["pairs"]}
 
 
 def publish_dataset(
@@ -60,7 +68,8 @@ def publish_dataset(
     trajectory_ids: Sequence[str],
     sources: Sequence[str],
     provenance: dict[str, Any],
+    history_chars: int,
 ) -> dict[str, Any]:
     """Publish the pairs of these trajectories with the dataset's counts in manifest and card."""
     stats = store.counts(trajectory_ids, sources)
-    return publish(store.pairs_for(trajectory_ids), out, provenance, stats)
+    return publish(store, out, trajectory_ids, provenance, stats, history_chars)

@@ -1,13 +1,15 @@
-"""The DuckDB store: trajectories, quarantine, states, samples and pairs of every run.
+"""The DuckDB store: every run's trajectories (each step stored once), quarantine, samples and pairs.
 
-Rows go in as Arrow tables (never formatted into SQL) with `ON CONFLICT DO NOTHING` on content-hash
-keys, which makes every write idempotent and dedups pairs exactly across runs. The store is the
-build's memory, not part of the published dataset.
+Writes are Arrow tables appended to staging tables (never SQL text); `merge` then moves them into
+the main tables as one set operation per table (first staged copy of each content-hash key, minus
+keys already stored), in one transaction. Appends are linear and dedup is one hash anti-join, so
+ingest stays linear in rows; staged rows of an interrupted run are merged when the store next opens.
+The store is the build's memory, not part of the published dataset.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,34 +17,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from schemas import (
-    PAIR_SCHEMA,
-    QUARANTINE_SCHEMA,
-    SAMPLE_SCHEMA,
-    STATE_SCHEMA,
-    TRAJECTORY_SCHEMA,
-    Pair,
-    Quarantined,
-    Sample,
-    State,
-    Trajectory,
-    to_arrow,
-    trajectories_from_arrow,
-)
+from pipelines.legacy import migrate_if_legacy
+from schemas import PAIR_ORDER, PAIR_SCHEMA, STATE_ORDER, STATE_SCHEMA, STORE_TABLES, conform
 
-TABLES: dict[str, tuple[pa.Schema, str]] = {
-    "trajectories": (TRAJECTORY_SCHEMA, "trajectory_id"),
-    "quarantine": (QUARANTINE_SCHEMA, "quarantine_id"),
-    "states": (STATE_SCHEMA, "state_id"),
-    "samples": (SAMPLE_SCHEMA, "sample_id"),
-    "pairs": (PAIR_SCHEMA, "pair_id"),
-}
-_SCALARS = {
-    pa.string(): "VARCHAR",
-    pa.int64(): "BIGINT",
-    pa.bool_(): "BOOLEAN",
-    pa.float64(): "DOUBLE",
-}
+MEMORY_LIMIT = "1GB"  # DuckDB spills past this, so a large refresh stays within a small machine
+_SCALARS = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.bool_(): "BOOLEAN", pa.float64(): "DOUBLE"}
+# Merge order: a trajectory's steps go in with the trajectory that is new.
+_MERGE_ORDER = ("trajectories", "steps", "quarantine", "samples", "pairs")
 
 
 def duckdb_type(arrow_type: pa.DataType) -> str:
@@ -57,19 +38,26 @@ def duckdb_type(arrow_type: pa.DataType) -> str:
     raise TypeError(f"no DuckDB type for {arrow_type}")
 
 
+def _columns(schema: pa.Schema) -> str:
+    return ", ".join(f'"{f.name}" {duckdb_type(f.type)}' for f in schema)
+
+
 class Store:
     """One DuckDB file; one process holds it read-write at a time (DuckDB's own rule)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, memory_limit: str = MEMORY_LIMIT) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.con = duckdb.connect(str(self.path))
+            self.con = duckdb.connect(str(self.path), config={"memory_limit": memory_limit})
         except duckdb.IOException as exc:
             raise RuntimeError(f"cannot open store {self.path}: is another build using it? ({exc})") from exc
-        for table, (schema, key) in TABLES.items():
-            columns = ", ".join(f'"{f.name}" {duckdb_type(f.type)}' for f in schema)
-            self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns}, PRIMARY KEY ({key}))")
+        with self.transaction():
+            self.migrated = migrate_if_legacy(self.con)
+            for table, (schema, _key) in STORE_TABLES.items():
+                self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_columns(schema)})")
+                self.con.execute(f"CREATE TABLE IF NOT EXISTS staged_{table} ({_columns(schema)})")
+        self.merge()
 
     def close(self) -> None:
         self.con.close()
@@ -79,23 +67,6 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _insert(self, table: str, records: Sequence[Any]) -> int:
-        """Insert records in one transaction; returns how many were new."""
-        if not records:
-            return 0
-        schema, key = TABLES[table]
-        incoming = to_arrow(records, schema)
-        # Duplicates inside one batch would violate the key before ON CONFLICT sees them.
-        incoming = incoming.take(_first_occurrences(incoming.column(key).to_pylist()))
-        self.con.register("incoming", incoming)
-        try:
-            (count,) = self.con.execute(
-                f"INSERT INTO {table} SELECT * FROM incoming ON CONFLICT DO NOTHING"
-            ).fetchone()
-        finally:
-            self.con.unregister("incoming")
-        return int(count)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -108,20 +79,37 @@ class Store:
             raise
         self.con.commit()
 
-    def add_trajectories(self, records: Sequence[Trajectory]) -> int:
-        return self._insert("trajectories", records)
+    def stage(self, table: str, rows: pa.Table) -> None:
+        """Append rows (Arrow, checked against the table's schema) to `table`'s staging area."""
+        schema = STORE_TABLES[table][0]
+        rows = conform(rows, schema, table)
+        if rows.num_rows:
+            with self._cursor({"incoming": rows}) as cur:
+                cur.execute(f"INSERT INTO staged_{table} SELECT * FROM incoming")
 
-    def add_quarantine(self, records: Sequence[Quarantined]) -> int:
-        return self._insert("quarantine", records)
-
-    def add_states(self, records: Sequence[State]) -> int:
-        return self._insert("states", records)
-
-    def add_samples(self, records: Sequence[Sample]) -> int:
-        return self._insert("samples", records)
-
-    def add_pairs(self, records: Sequence[Pair]) -> int:
-        return self._insert("pairs", records)
+    def merge(self) -> dict[str, int]:
+        """Move staged rows into the main tables, each key once; returns how many were new per table."""
+        added = {}
+        with self.transaction():
+            for table in _MERGE_ORDER:
+                key = STORE_TABLES[table][1]
+                first = (
+                    f"SELECT s.* FROM staged_{table} s ANTI JOIN {table} m ON m.{key} = s.{key} "
+                    f"QUALIFY row_number() OVER (PARTITION BY s.{key} ORDER BY s.rowid) = 1"
+                )
+                if table == "steps":  # the steps of trajectories added by this merge, as they were staged
+                    first = (
+                        f"SELECT f.* FROM ({first}) f JOIN new_trajectories n USING (trajectory_id) "
+                        "WHERE f.step_index < n.num_steps"
+                    )
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE new_{table} AS {first}")
+                (count,) = self.con.execute(f"SELECT count(*) FROM new_{table}").fetchone()
+                self.con.execute(f"INSERT INTO {table} SELECT * FROM new_{table}")
+                added[table] = int(count)
+            for table in _MERGE_ORDER:
+                self.con.execute(f"DELETE FROM staged_{table}")
+                self.con.execute(f"DROP TABLE new_{table}")
+        return added
 
     @contextmanager
     def _cursor(self, tables: dict[str, pa.Table]) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -138,38 +126,120 @@ class Store:
     def _wanted(key: str, ids: Iterable[str]) -> pa.Table:
         return pa.table({key: pa.array(sorted(set(ids)), pa.string())})
 
-    def _rows(self, table: str, key: str, ids: Iterable[str], order: str) -> pa.Table:
-        """Rows of `table` whose `key` is in `ids`, ordered, cast to the table's Arrow schema."""
-        schema = TABLES[table][0]
-        with self._cursor({"wanted": self._wanted(key, ids)}) as cur:
-            sql = f"SELECT t.* FROM {table} t JOIN wanted USING ({key}) ORDER BY {order}"
-            rows = cur.sql(sql).to_arrow_table()
-        return rows.select(schema.names).cast(schema)
+    def state_ids(self, trajectory_ids: Iterable[str], max_states: int | None = None) -> list[str]:
+        """States of these trajectories by id: the first `max_states` (a hash order, so spread out)."""
+        limit = "" if max_states is None else f"LIMIT {int(max_states)}"
+        with self._cursor({"wanted": self._wanted("trajectory_id", trajectory_ids)}) as cur:
+            sql = f"SELECT state_id FROM steps JOIN wanted USING (trajectory_id) ORDER BY state_id {limit}"
+            return [r[0] for r in cur.execute(sql).fetchall()]
 
     def sampled_state_ids(self, state_ids: Iterable[str], policy: str, params_digest: str) -> set[str]:
-        """States that already have samples for this policy and sampling parameters."""
+        """States that already have (merged) samples for this policy and sampling parameters."""
         with self._cursor({"wanted": self._wanted("state_id", state_ids)}) as cur:
             rows = cur.execute(
-                "SELECT DISTINCT s.state_id FROM samples s JOIN wanted w USING (state_id) "
-                "WHERE s.policy = ? AND s.params_hash = ?",
+                "SELECT DISTINCT state_id FROM samples JOIN wanted USING (state_id) "
+                "WHERE policy = ? AND params_hash = ?",
                 [policy, params_digest],
             ).fetchall()
         return {r[0] for r in rows}
 
-    def trajectories(self, trajectory_ids: Iterable[str]) -> list[Trajectory]:
-        """Stored trajectories by id, in id order: the first collected version of each wins."""
-        return trajectories_from_arrow(
-            self._rows("trajectories", "trajectory_id", trajectory_ids, "trajectory_id")
+    def trajectory_ids(self, trajectory_ids: Iterable[str]) -> list[str]:
+        """Which of these trajectories are stored, in id order."""
+        with self._cursor({"wanted": self._wanted("trajectory_id", trajectory_ids)}) as cur:
+            sql = "SELECT trajectory_id FROM trajectories JOIN wanted USING (trajectory_id) ORDER BY 1"
+            return [r[0] for r in cur.execute(sql).fetchall()]
+
+    def _published_sql(self, kind: str, history_chars: int) -> str:
+        """Published rows of the wanted trajectories (or states), with their history windows.
+
+        A state's window is the latest earlier steps whose text fits `history_chars`: the steps it
+        omits are those whose `chars_before` lies more than the budget below its own, counted by one
+        window function over `chars_before`; the kept steps are then one range join.
+        """
+        budget = int(history_chars)
+        if budget < 0:
+            raise ValueError(f"history budget must be >= 0 characters, got {history_chars}")
+        meta = "t.source, t.task, t.environment, t.split, t.instruction"
+        rows = (
+            f"SELECT p.*, st.observation, {meta} FROM pairs p JOIN wanted_split USING (trajectory_id) "
+            "JOIN steps st USING (state_id) JOIN trajectories t USING (trajectory_id)"
+            if kind == "pairs"
+            else "SELECT st.state_id, st.trajectory_id, st.step_index, st.observation, "
+            f"st.action AS expert_action, {meta} FROM steps st JOIN wanted_split USING (trajectory_id) "
+            "JOIN wanted_states USING (state_id) JOIN trajectories t USING (trajectory_id)"
         )
+        schema, order = (PAIR_SCHEMA, PAIR_ORDER) if kind == "pairs" else (STATE_SCHEMA, STATE_ORDER)
+        empty = f"[]::{duckdb_type(schema.field('history').type)}"
+        special = {
+            "history": f"coalesce(w.history, {empty}) AS history",
+            "history_omitted": "n.history_omitted",
+        }
+        columns = ", ".join(special.get(name, f"r.{name}") for name in schema.names)
+        return f"""
+            WITH rows AS ({rows}),
+            omitted AS (
+                SELECT state_id, count(*) OVER (
+                    PARTITION BY trajectory_id ORDER BY chars_before
+                    RANGE BETWEEN UNBOUNDED PRECEDING AND {budget + 1} PRECEDING
+                ) AS history_omitted
+                FROM steps JOIN wanted_split USING (trajectory_id)
+            ),
+            needed AS (
+                SELECT DISTINCT r.state_id, r.trajectory_id, r.step_index, o.history_omitted
+                FROM rows r JOIN omitted o USING (state_id)
+            ),
+            windows AS (
+                SELECT n.state_id, list(
+                    {{'observation': s.observation, 'action': s.action}} ORDER BY s.step_index
+                ) AS history
+                FROM needed n JOIN steps s ON s.trajectory_id = n.trajectory_id
+                    AND s.step_index >= n.history_omitted AND s.step_index < n.step_index
+                GROUP BY n.state_id
+            )
+            SELECT {columns}
+            FROM rows r JOIN needed n USING (state_id) LEFT JOIN windows w USING (state_id)
+            ORDER BY {", ".join(f"r.{c}" for c in order)}
+        """
 
-    def samples_for(self, state_ids: Iterable[str]) -> list[Sample]:
-        return [
-            Sample(**row) for row in self._rows("samples", "state_id", state_ids, "sample_id").to_pylist()
-        ]
+    def published(
+        self,
+        kind: str,
+        trajectory_ids: Iterable[str],
+        split: str | None,
+        history_chars: int,
+        batch_rows: int = 1024,
+        state_ids: Iterable[str] | None = None,
+    ) -> pa.RecordBatchReader:
+        """Published rows of one split (None: all), streamed in order: `pairs` (PAIR_SCHEMA) or
+        `states` (STATE_SCHEMA). `states` are those with pairs, unless `state_ids` names them.
+        """
+        with self._cursor({"ids": self._wanted("trajectory_id", trajectory_ids)}) as cur:
+            sql = "SELECT trajectory_id FROM trajectories JOIN ids USING (trajectory_id) WHERE split = ?"
+            split_ids = (
+                cur.sql(sql, params=[split]) if split else cur.sql(sql.replace("split = ?", "true"))
+            ).to_arrow_table()
+        tables = {"wanted_split": split_ids}
+        if kind == "states":
+            if state_ids is None:
+                with self._cursor({"ids": split_ids}) as cur:
+                    chosen = cur.sql("SELECT DISTINCT state_id FROM pairs JOIN ids USING (trajectory_id)")
+                    tables["wanted_states"] = chosen.to_arrow_table()
+            else:
+                tables["wanted_states"] = self._wanted("state_id", state_ids)
+        schema = PAIR_SCHEMA if kind == "pairs" else STATE_SCHEMA
+        cur = self.con.cursor()
+        for name, table in tables.items():
+            cur.register(name, table)
+        reader = cur.sql(self._published_sql(kind, history_chars)).to_arrow_reader(batch_rows)
+        return pa.RecordBatchReader.from_batches(schema, _cast(reader, schema, cur))
 
-    def pairs_for(self, trajectory_ids: Iterable[str]) -> pa.Table:
-        """Published rows: the pairs of these trajectories, as PAIR_SCHEMA."""
-        return self._rows("pairs", "trajectory_id", trajectory_ids, "trajectory_id, step_index, pair_id")
+    def admissible(self, state_ids: Iterable[str]) -> dict[str, tuple[str, ...] | None]:
+        """The admissible actions of these states, where their source recorded them."""
+        with self._cursor({"wanted": self._wanted("state_id", state_ids)}) as cur:
+            rows = cur.execute(
+                "SELECT state_id, admissible FROM steps JOIN wanted USING (state_id)"
+            ).fetchall()
+        return {key: None if values is None else tuple(values) for key, values in rows}
 
     def counts(self, trajectory_ids: Iterable[str], sources: Iterable[str]) -> dict[str, Any]:
         """What a dataset holds: trajectories, states, samples by verdict, pairs by split, quarantine."""
@@ -177,7 +247,7 @@ class Store:
             "wanted": self._wanted("trajectory_id", trajectory_ids),
             "srcs": self._wanted("source", sources),
         }
-        states = "SELECT state_id FROM states JOIN wanted USING (trajectory_id)"
+        states = "SELECT state_id FROM steps JOIN wanted USING (trajectory_id)"
         samples = f"samples WHERE state_id IN ({states})"
         with self._cursor(tables) as cur:
 
@@ -187,11 +257,16 @@ class Store:
 
             verdicts = grouped("verdict", samples)
             reasons = grouped("reason", samples)
-            pairs = grouped("split", "pairs JOIN wanted USING (trajectory_id)")
+            pairs = grouped(
+                "split", "pairs JOIN trajectories USING (trajectory_id) JOIN wanted USING (trajectory_id)"
+            )
             quarantined = grouped("reason", "quarantine JOIN srcs USING (source)")
             (n_states,) = cur.execute(f"SELECT count(*) FROM ({states})").fetchone()
+            (n_trajectories,) = cur.execute(
+                "SELECT count(*) FROM trajectories JOIN wanted USING (trajectory_id)"
+            ).fetchone()
         return {
-            "trajectories": tables["wanted"].num_rows,
+            "trajectories": int(n_trajectories),
             "states": int(n_states),
             "samples": sum(verdicts.values()),
             "samples_by_verdict": verdicts,
@@ -203,11 +278,14 @@ class Store:
         }
 
 
-def _first_occurrences(keys: list[str]) -> list[int]:
-    seen: set[str] = set()
-    first = []
-    for index, key in enumerate(keys):
-        if key not in seen:
-            seen.add(key)
-            first.append(index)
-    return first
+def _cast(
+    reader: pa.RecordBatchReader, schema: pa.Schema, cur: duckdb.DuckDBPyConnection
+) -> Iterator[pa.RecordBatch]:
+    """DuckDB's batches cast to the published schema; the cursor closes when the stream ends."""
+    try:
+        for batch in reader:
+            yield pa.RecordBatch.from_arrays(
+                [batch.column(i).cast(f.type) for i, f in enumerate(schema)], schema=schema
+            )
+    finally:
+        cur.close()

@@ -1,50 +1,52 @@
-"""Data contracts of actforge: the one place that names columns.
+"""Data contracts of actforge: the one place that names columns (see `schemas.columns`).
 
-Every output (store rows, Parquet shards, manifest, card) carries SCHEMA_VERSION so that a reader
-can tell which contract a file follows.
+Every output (store, Parquet shards, manifest, card) carries SCHEMA_VERSION so that a reader can
+tell which contract a file follows.
 """
 
-from schemas.arrow import (
+from schemas.columns import doc
+from schemas.convert import records_table, states_from_table, trajectory_tables
+from schemas.records import SPLITS, Quarantined, Sample, State, Step, Trajectory
+from schemas.tables import (
     ACT_SCHEMA,
+    PAIR_ORDER,
     PAIR_SCHEMA,
-    PUBLISHED_STATE_SCHEMA,
     QUARANTINE_SCHEMA,
     SAMPLE_SCHEMA,
+    STATE_ORDER,
     STATE_SCHEMA,
+    STEP_SCHEMA,
+    STORE_TABLES,
+    STORED_PAIR_SCHEMA,
     TRAJECTORY_SCHEMA,
-    state_from_row,
-    to_arrow,
-    trajectories_from_arrow,
-)
-from schemas.records import (
-    SPLITS,
-    Pair,
-    Quarantined,
-    Sample,
-    State,
-    Step,
-    Trajectory,
+    conform,
 )
 
-SCHEMA_VERSION = "1.1"  # 1.1: "act" holds both orders of each pair; a "states" config
+# 2.0: histories stored once; published rows carry a bounded window and `history_omitted`.
+SCHEMA_VERSION = "2.0"
 
 __all__ = [
     "ACT_SCHEMA",
+    "PAIR_ORDER",
     "PAIR_SCHEMA",
-    "PUBLISHED_STATE_SCHEMA",
     "QUARANTINE_SCHEMA",
     "SAMPLE_SCHEMA",
     "SCHEMA_VERSION",
     "SPLITS",
+    "STATE_ORDER",
     "STATE_SCHEMA",
+    "STEP_SCHEMA",
+    "STORED_PAIR_SCHEMA",
+    "STORE_TABLES",
     "TRAJECTORY_SCHEMA",
-    "Pair",
     "Quarantined",
     "Sample",
     "State",
     "Step",
     "Trajectory",
-    "state_from_row",
-    "to_arrow",
-    "trajectories_from_arrow",
+    "conform",
+    "doc",
+    "records_table",
+    "states_from_table",
+    "trajectory_tables",
 ]

@@ -1,108 +1,80 @@
-"""Typed records that flow through the pipeline: source -> states -> samples -> pairs.
+"""Single-row records, derived from the Arrow schemas: a source's trajectory, a state, a sample.
 
-Records are frozen dataclasses so a step cannot mutate what an earlier step produced; ids are
-content hashes computed in `pipelines.ids`, never random.
+Python objects stay where one row is handled at a time (parsing a record, rendering a prompt,
+judging a sample); tables carry everything else. Records are frozen so no step mutates what an
+earlier one produced; ids are content hashes (`schemas.ids`), never random.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from typing import Any
+
+import pyarrow as pa
+
+from schemas.columns import HISTORY_STEP, STEP
+from schemas.tables import QUARANTINE_SCHEMA, SAMPLE_SCHEMA, STATE_SCHEMA, TRAJECTORY_SCHEMA
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
+_SCALARS = {pa.string(): str, pa.int64(): int, pa.bool_(): bool, pa.float64(): float}
 
 
-@dataclass(frozen=True)
-class Step:
-    """One expert step: what the agent saw, then what it did.
-
-    `observation` is the observation *before* `action` (for step 0 the task's first observation).
-    `admissible` lists the actions the environment accepted at that point, when the source knows.
-    """
-
-    observation: str
-    action: str
-    admissible: tuple[str, ...] | None = None
+def _python_type(dtype: pa.DataType) -> Any:
+    if dtype in _SCALARS:
+        return _SCALARS[dtype]
+    if pa.types.is_list(dtype):
+        inner = (
+            "Step" if dtype.value_type in (STEP, HISTORY_STEP) else _python_type(dtype.value_type).__name__
+        )
+        return f"tuple[{inner}, ...]"
+    raise TypeError(f"no Python type for {dtype}")
 
 
-@dataclass(frozen=True)
-class Trajectory:
-    """One expert episode, normalised from any source format."""
-
-    trajectory_id: str
-    source: str
-    task: str
-    environment: str
-    split: str
-    instruction: str
-    steps: tuple[Step, ...]
-    final_observation: str | None = None
-    success: bool | None = None
-    reward: float | None = None
+def _record(name: str, doc: str, fields: list[pa.Field], defaults: dict[str, Any]) -> type:
+    """A frozen dataclass with one attribute per field; defaulted ones (from `defaults`) come last."""
+    required = [(f.name, _python_type(f.type)) for f in fields if f.name not in defaults]
+    optional = [
+        (f.name, _python_type(f.type), dataclasses.field(default=defaults[f.name]))
+        for f in fields
+        if f.name in defaults
+    ]
+    cls = dataclasses.make_dataclass(name, [*required, *optional], frozen=True)
+    cls.__module__ = __name__  # so records pickle (Prefect persists task results)
+    cls.__doc__ = doc
+    return cls
 
 
-@dataclass(frozen=True)
-class Quarantined:
-    """A record that could not become a trajectory, kept whole with where it came from and why."""
-
-    quarantine_id: str
-    source: str
-    position: str
-    reason: str
-    detail: str
-    raw: str
+def _fields(schema: pa.Schema, drop: tuple[str, ...] = ()) -> list[pa.Field]:
+    return [f for f in schema if f.name not in drop]
 
 
-@dataclass(frozen=True)
-class State:
-    """A self-contained decision point: everything a policy or critic needs to act at step i."""
-
-    state_id: str
-    trajectory_id: str
-    source: str
-    task: str
-    environment: str
-    split: str
-    step_index: int
-    instruction: str
-    history: tuple[Step, ...]
-    observation: str
-    expert_action: str
-    admissible: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One policy output for a state, kept whatever its verdict so nothing is sampled twice."""
-
-    sample_id: str
-    state_id: str
-    policy: str
-    params_hash: str
-    params: str
-    seed: int
-    sample_index: int
-    raw_output: str
-    action: str
-    verdict: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Pair:
-    """A critique pair: one row is enough to render a critic prompt."""
-
-    pair_id: str
-    state_id: str
-    sample_id: str
-    trajectory_id: str
-    source: str
-    task: str
-    environment: str
-    split: str
-    step_index: int
-    instruction: str
-    history: tuple[Step, ...]
-    observation: str
-    expert_action: str
-    alternative_action: str
-    policy: str
+Step = _record(
+    "Step",
+    """One expert step: the observation *before* `action`, and the actions the engine accepted.""",
+    list(STEP),
+    {"admissible": None},
+)
+Trajectory = _record(
+    "Trajectory",
+    """One expert episode, normalised from any source format (its steps become the store's rows).""",
+    [*_fields(TRAJECTORY_SCHEMA, drop=("num_steps",)), pa.field("steps", pa.list_(STEP))],
+    {"final_observation": None, "success": None, "reward": None},
+)
+State = _record(
+    "State",
+    """A decision point as a policy or critic sees it: a published state row, plus admissible actions.""",
+    [*STATE_SCHEMA, pa.field("admissible", pa.list_(pa.string()))],
+    {"history_omitted": 0, "admissible": None},
+)
+Sample = _record(
+    "Sample",
+    """One policy output for a state, kept whatever its verdict so nothing is sampled twice.""",
+    list(SAMPLE_SCHEMA),
+    {},
+)
+Quarantined = _record(
+    "Quarantined",
+    """A record that could not become a trajectory, kept whole with where it came from and why.""",
+    list(QUARANTINE_SCHEMA),
+    {},
+)

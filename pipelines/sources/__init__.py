@@ -7,24 +7,43 @@ Every source returns good trajectories and quarantined records; it never raises 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pipelines.ids import content_hash
-from schemas import Quarantined, Trajectory
+import pyarrow as pa
+
+from schemas import (
+    QUARANTINE_SCHEMA,
+    STEP_SCHEMA,
+    TRAJECTORY_SCHEMA,
+    Quarantined,
+    Trajectory,
+    records_table,
+    trajectory_tables,
+)
+from schemas.ids import content_hash
 
 FILE_FORMATS: tuple[str, ...] = ("native", "eto", "agentgym", "messages")
 
 
 @dataclass
 class Collected:
-    """What one source yielded."""
+    """What sources yielded, as Arrow tables: trajectories, their steps (once each), quarantine."""
 
-    trajectories: list[Trajectory] = field(default_factory=list)
-    quarantined: list[Quarantined] = field(default_factory=list)
+    trajectories: pa.Table = field(default_factory=TRAJECTORY_SCHEMA.empty_table)
+    steps: pa.Table = field(default_factory=STEP_SCHEMA.empty_table)
+    quarantined: pa.Table = field(default_factory=QUARANTINE_SCHEMA.empty_table)
+
+    @classmethod
+    def of(cls, trajectories: Sequence[Trajectory], quarantined: Sequence[Quarantined]) -> Collected:
+        """One batch of records, parsed one at a time, as tables."""
+        meta, steps = trajectory_tables(trajectories)
+        return cls(meta, steps, records_table(quarantined, QUARANTINE_SCHEMA))
 
     def extend(self, other: Collected) -> None:
-        self.trajectories.extend(other.trajectories)
-        self.quarantined.extend(other.quarantined)
+        self.trajectories = pa.concat_tables([self.trajectories, other.trajectories])
+        self.steps = pa.concat_tables([self.steps, other.steps])
+        self.quarantined = pa.concat_tables([self.quarantined, other.quarantined])
 
 
 def quarantine(source: str, position: str, reason: str, detail: str, raw: str) -> Quarantined:
@@ -36,7 +55,7 @@ def quarantine(source: str, position: str, reason: str, detail: str, raw: str) -
 def fingerprint(spec: str) -> str:
     """What a source's content depends on, for caching collection: file bytes, or a live spec.
 
-    Live ScienceWorld episodes are keyed by task and variation (see `pipelines.ids.episode_id`), so
+    Live ScienceWorld episodes are keyed by task and variation (see `schemas.ids.episode_id`), so
     the spec and the engine's version identify them; files are identified by what they hold.
     """
     if spec.startswith("scienceworld:"):

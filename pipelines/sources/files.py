@@ -26,10 +26,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from pipelines.ids import split_for, trajectory_id
 from pipelines.sources import FILE_FORMATS, Collected, quarantine
 from pipelines.sources.conversation import BadRecord, ParsedConversation, parse_conversation
-from schemas import SPLITS, Step, Trajectory
+from schemas import SPLITS, Quarantined, Step, Trajectory
+from schemas.ids import split_for, trajectory_id
 
 SUFFIXES: tuple[str, ...] = (".json", ".jsonl", ".parquet")
 # File-name fragments that name an environment, checked in order ("sciworld" is ETO's spelling).
@@ -149,20 +149,19 @@ def _collect_file(file: _File, forced: str | None, bar: tqdm) -> Collected:
 
 
 def _build_all(file: _File, fmt: str, raws: list[_Raw], bar: tqdm) -> Collected:
-    collected = Collected()
+    trajectories: list[Trajectory] = []
+    quarantined: list[Quarantined] = []
     for raw in raws:
         bar.update(1)
         bad = raw.error
         if bad is None:
             try:
-                collected.trajectories.append(_BUILDERS[fmt](raw.value, file))
+                trajectories.append(_BUILDERS[fmt](raw.value, file))
             except BadRecord as err:
                 bad = err
         if bad is not None:
-            collected.quarantined.append(
-                quarantine(file.source, raw.position, bad.reason, bad.detail, raw.text)
-            )
-    return collected
+            quarantined.append(quarantine(file.source, raw.position, bad.reason, bad.detail, raw.text))
+    return Collected.of(trajectories, quarantined)
 
 
 def _detect(raws: list[_Raw]) -> str | None:
@@ -174,7 +173,7 @@ def _detect(raws: list[_Raw]) -> str | None:
 def _unknown_format(file: _File, detail: str, text: str) -> Collected:
     """One quarantine record for a whole file whose format cannot be told."""
     record = quarantine(file.source, file.position("whole file"), "unknown_format", detail, text)
-    return Collected(quarantined=[record])
+    return Collected.of([], [record])
 
 
 # --- reading -------------------------------------------------------------------------------------

@@ -21,9 +21,9 @@ from scienceworld import ScienceWorldEnv
 from scienceworld.constants import ID2TASK
 from tqdm import tqdm
 
-from pipelines.ids import episode_id
 from pipelines.sources import Collected, quarantine
 from schemas import Quarantined, Step, Trajectory
+from schemas.ids import episode_id
 
 PREFIX = "scienceworld:"
 ENVIRONMENT = "scienceworld"
@@ -135,27 +135,25 @@ def split_of(variation: int, splits: Mapping[str, Sequence[int]]) -> str | None:
 def collect_scienceworld(spec: str, progress: bool = True) -> Collected:
     """Replay the gold path of every requested (task, variation) in one JVM; keep the winning ones."""
     request = parse_spec(spec)
-    collected = Collected()
+    trajectories: list[Trajectory] = []
+    quarantined: list[Quarantined] = []
     env = ScienceWorldEnv()
     try:
         units: list[tuple[str, int, Mapping[str, Sequence[int]]]] = []
         for task in request.tasks:
             splits = _task_splits(env, spec, task)
             if isinstance(splits, Quarantined):
-                collected.quarantined.append(splits)
+                quarantined.append(splits)
             else:
                 units.extend((task, v, splits) for v in variation_ids(request.selectors, splits))
         bar = tqdm(units, desc="scienceworld", unit="variation", disable=not progress)
         for task, variation, splits in bar:
             record = _collect_unit(env, spec, task, variation, split_of(variation, splits))
-            if isinstance(record, Trajectory):
-                collected.trajectories.append(record)
-            else:
-                collected.quarantined.append(record)
-            bar.set_postfix(kept=len(collected.trajectories), quarantined=len(collected.quarantined))
+            (trajectories if isinstance(record, Trajectory) else quarantined).append(record)
+            bar.set_postfix(kept=len(trajectories), quarantined=len(quarantined))
     finally:
         env.close()
-    return collected
+    return Collected.of(trajectories, quarantined)
 
 
 def _task_splits(env: ScienceWorldEnv, spec: str, task: str) -> dict[str, tuple[int, ...]] | Quarantined:

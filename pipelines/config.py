@@ -1,0 +1,118 @@
+"""The one build configuration: the CLI's options, project files and the flow all come from here."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelines.filters import ADMISSIBLE_MODES, FilterConfig
+from pipelines.policy import DEFAULT_POLICY
+from pipelines.sampling import SamplingParams
+from pipelines.sources import FILE_FORMATS
+from schemas import SCHEMA_VERSION
+
+
+def _option(default: Any, help: str, **cli: Any) -> Any:
+    """A field with its CLI help (and argparse extras such as `choices` or `metavar`)."""
+    return field(default=default, metadata={"help": help, **cli})
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything a build depends on, with its defaults.
+
+    Inputs and outputs:
+        sources: source specs, `scienceworld:TASKS@VARIATIONS` or `[FORMAT:]PATH`.
+        out: the dataset folder (Hugging Face layout).
+        store: the DuckDB store (default OUT.duckdb beside OUT).
+        format: force the format of file sources.
+        cache_dir: where Prefect keeps task results (default STORE.cache beside the store).
+
+    Policy and sampling (what changes a sample, so part of the "never sample twice" key):
+        policy: `smollm2` (bundled) or a local model folder.
+        trust_remote_code: allow a model folder's own code; only when asked.
+        k, temperature, top_p, max_new_tokens, seed: K alternatives per state and how they are drawn.
+
+    Scope, filters and output:
+        max_states: sample at most this many states (the first by id, so spread over tasks).
+        batch_size: states per sampling task (one cached, resumable unit of work).
+        admissible: map outputs to, or require, the source's admissible actions.
+        history_chars: characters of earlier steps a published row carries (latest steps first;
+            the row counts the ones left out).
+    """
+
+    sources: tuple[str, ...] = _option(
+        (), "scienceworld:TASKS@VARIATIONS or [FORMAT:]PATH; repeatable", flag="--source"
+    )
+    out: str = _option("", "output folder (Hugging Face dataset layout)")
+    store: str | None = _option(None, "DuckDB store (default: OUT.duckdb beside OUT)")
+    format: str | None = _option(None, "force the format of file sources", choices=FILE_FORMATS)
+    cache_dir: str | None = _option(None, "Prefect result cache (default: STORE.cache beside the store)")
+    policy: str = _option(DEFAULT_POLICY, "'smollm2' (bundled) or a local model folder")
+    trust_remote_code: bool = _option(False, "allow a model folder's own code")
+    k: int = _option(4, "alternatives sampled per state")
+    temperature: float = _option(1.0, "sampling temperature")
+    top_p: float = _option(0.95, "nucleus sampling mass")
+    max_new_tokens: int = _option(24, "tokens generated per alternative at most")
+    seed: int = _option(0, "seed of every sample (derived per state)")
+    max_states: int | None = _option(None, "sample at most this many states (chosen by id)")
+    batch_size: int = _option(8, "states per sampling task")
+    admissible: str = _option(
+        FilterConfig.admissible,
+        "map outputs to, or require, the admissible actions",
+        choices=ADMISSIBLE_MODES,
+    )
+    history_chars: int = _option(16000, "characters of history a published row carries")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sources", tuple(self.sources))
+        for name in ("k", "batch_size", "max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("max_states", "history_chars"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be 0 or more, got {value}")
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in (None, *choices):
+                raise ValueError(f"{f.name} must be one of {list(choices)}, not {getattr(self, f.name)!r}")
+        self.sampling  # noqa: B018 - check sampling values now, not after collection
+
+    def check_complete(self) -> None:
+        """A build needs sources and an output folder; a config may lack them until then."""
+        if not self.sources or not self.out:
+            raise ValueError("a build needs at least one source and an output folder (`sources`, `out`)")
+
+    @property
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(
+            k=self.k,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_new_tokens=self.max_new_tokens,
+            seed=self.seed,
+        )
+
+    @property
+    def filters(self) -> FilterConfig:
+        return FilterConfig(admissible=self.admissible)
+
+    def provenance(self, policy_name: str) -> dict[str, Any]:
+        """What the card and manifest record: the sources, the policy's identity, every setting
+        that changes the published content (paths and caches do not)."""
+        return {
+            "sources": list(self.sources),
+            "policy": policy_name,
+            "k": self.k,
+            "seed": self.seed,
+            "sampling": self.sampling.as_dict(),
+            "filters": self.filters.as_dict(),
+            "max_states": self.max_states,
+            "history_chars": self.history_chars,
+            "schema_version": SCHEMA_VERSION,
+        }
+
+    def replace(self, **changes: Any) -> BuildConfig:
+        return dataclasses.replace(self, **changes)

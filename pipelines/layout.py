@@ -1,0 +1,83 @@
+"""The published folder: file names, the manifest, and moving a finished publish into place.
+
+Files are written into a temporary folder inside OUT first and moved into place one by one;
+`manifest.json` goes last and is removed first, so it marks a finished publish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from schemas import SPLITS
+
+MANIFEST = "manifest.json"
+CARD = "README.md"
+DEFAULT, ACT, STATES = "default", "act", "states"
+# Config -> folder: raw pairs under data/ (the Hub's default), TRL-ready critic examples under act/,
+# one row per expert state (what agent training and next-action evaluation need) under states/.
+FOLDERS = {DEFAULT: "data", ACT: "act", STATES: "states"}
+SHARD_NAME = re.compile(rf"^(?:{'|'.join(map(re.escape, SPLITS))})-\d{{5}}-of-\d{{5}}\.parquet$")
+
+
+def shard_name(config: str, split: str, index: int, count: int) -> str:
+    """A shard's path in OUT, as the Hub's `data_files` patterns expect it."""
+    return f"{FOLDERS[config]}/{split}-{index:05d}-of-{count:05d}.parquet"
+
+
+def read_manifest(out: Path) -> dict[str, Any]:
+    """The manifest of a published dataset folder."""
+    path = Path(out) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `actforge build` to publish a dataset there first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def current(root: Path) -> dict[str, Any] | None:
+    """The manifest of the version already in OUT, if any."""
+    path = root / MANIFEST
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def intact(root: Path, manifest: dict[str, Any]) -> bool:
+    """Every shard of the manifest is on disk with its recorded hash, and the card is there."""
+    for shard in manifest["shards"]:
+        path = root / shard["path"]
+        if not path.is_file() or sha256_file(path) != shard["sha256"]:
+            return False
+    return (root / CARD).is_file()
+
+
+def commit(staging: Path, root: Path, shard_paths: list[str]) -> None:
+    """Move staged files into OUT: manifest removed first and written last, stale shards removed."""
+    inside(root, root / MANIFEST).unlink(missing_ok=True)
+    for folder in FOLDERS.values():
+        inside(root, root / folder).mkdir(exist_ok=True)
+    for rel in shard_paths:
+        (staging / rel).replace(inside(root, root / rel))
+    keep = set(shard_paths)
+    for folder in FOLDERS.values():
+        for old in sorted(inside(root, root / folder).iterdir()):
+            if SHARD_NAME.match(old.name) and f"{folder}/{old.name}" not in keep:
+                inside(root, old).unlink()
+    (staging / CARD).replace(inside(root, root / CARD))
+    (staging / MANIFEST).replace(inside(root, root / MANIFEST))
+
+
+def inside(root: Path, path: Path) -> Path:
+    """`path` resolved, refusing anything that escapes `root` (e.g. through a symlink)."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise ValueError(f"refusing to write {resolved}: outside {root}")
+    return resolved

@@ -1,0 +1,77 @@
+"""Every column actforge writes, named once: its Arrow type and what it means.
+
+Tables (`schemas.tables`) are lists of these names; records (`schemas.records`) are derived from
+the tables; the dataset card reads the docs from the Arrow field metadata.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+DOC = b"doc"
+
+# A published history step: admissible lists stay in the store (thousands of strings per step).
+HISTORY_STEP = pa.struct([("observation", pa.string()), ("action", pa.string())])
+MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
+
+COLUMNS: dict[str, tuple[pa.DataType, str]] = {
+    # identity
+    "trajectory_id": (pa.string(), "content hash of the expert trajectory"),
+    "state_id": (pa.string(), "content hash of (trajectory, step index)"),
+    "sample_id": (pa.string(), "content hash of the policy sample the alternative came from"),
+    "pair_id": (pa.string(), "content hash of (state, expert action, normalised alternative)"),
+    "quarantine_id": (pa.string(), "content hash of (source, position, reason, raw record)"),
+    # where a trajectory comes from
+    "source": (pa.string(), "where the expert trajectory came from"),
+    "task": (pa.string(), "task name within the environment"),
+    "environment": (pa.string(), "environment name (e.g. scienceworld, alfworld)"),
+    "split": (pa.string(), "train, validation or test (by trajectory)"),
+    "instruction": (pa.string(), "the task instruction given to the agent"),
+    "final_observation": (pa.string(), "what the environment said after the last expert action"),
+    "success": (pa.bool_(), "whether the expert episode succeeded, when the source says"),
+    "reward": (pa.float64(), "the expert episode's reward, when the source says"),
+    "num_steps": (pa.int64(), "number of expert steps in the trajectory"),
+    # one step, stored once per trajectory
+    "step_index": (pa.int64(), "index of this decision in the expert trajectory"),
+    "observation": (pa.string(), "what the agent sees now (before the expert's action)"),
+    "action": (pa.string(), "the action the expert took at this step"),
+    "admissible": (pa.list_(pa.string()), "actions the environment accepted here, when the source knows"),
+    "chars_before": (pa.int64(), "characters of observations and actions in the steps before this one"),
+    # a published state
+    "history": (pa.list_(HISTORY_STEP), "the latest earlier steps that fit the history budget"),
+    "history_omitted": (pa.int64(), "earlier steps left out of `history` by the budget (oldest first)"),
+    "expert_action": (pa.string(), "the action the expert took here"),
+    # samples and pairs
+    "policy": (pa.string(), "the base policy that produced the alternative"),
+    "params_hash": (pa.string(), "content hash of the sampling parameters"),
+    "params": (pa.string(), "the sampling parameters, as JSON"),
+    "seed": (pa.int64(), "the seed this state's samples were drawn with"),
+    "sample_index": (pa.int64(), "index of the sample among the K of its state"),
+    "raw_output": (pa.string(), "the policy's output as generated"),
+    "verdict": (pa.string(), "accepted or rejected"),
+    "reason": (pa.string(), "why the verdict (or why a record was quarantined)"),
+    "alternative_action": (
+        pa.string(),
+        "an action sampled from the base policy, different from the expert's",
+    ),
+    # quarantine
+    "position": (pa.string(), "where in the source the record was (file:line, task@variation)"),
+    "detail": (pa.string(), "what was wrong, in words"),
+    "raw": (pa.string(), "the record as read, kept whole"),
+    # the TRL-ready critic config
+    "prompt": (pa.list_(MESSAGE), "the critic's chat prompt: system and user messages"),
+    "expert_slot": (pa.int64(), "which slot (1 or 2) holds the expert's action in this prompt"),
+}
+# A stored step: the store's one copy of a trajectory's text.
+STEP = pa.struct([(name, COLUMNS[name][0]) for name in ("observation", "action", "admissible")])
+
+
+def field(name: str) -> pa.Field:
+    """The column `name` as an Arrow field whose metadata carries its doc."""
+    dtype, doc = COLUMNS[name]
+    return pa.field(name, dtype, metadata={DOC: doc.encode("utf-8")})
+
+
+def doc(schema_field: pa.Field) -> str:
+    """The doc a field carries (empty when it carries none)."""
+    return (schema_field.metadata or {}).get(DOC, b"").decode("utf-8")

@@ -1,0 +1,114 @@
+"""Arrow schemas of every table actforge writes, as lists of column names, with their sort orders.
+
+The store keeps each trajectory's text once (`trajectories` + `steps`); samples and pairs point
+at states by (trajectory, step index). Published rows are self-contained again: a pair row carries
+its state's fields and a bounded window of history.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from schemas.columns import field
+
+
+def table_schema(*names: str) -> pa.Schema:
+    return pa.schema([field(name) for name in names])
+
+
+# The store.
+TRAJECTORY_SCHEMA = table_schema(
+    "trajectory_id",
+    "source",
+    "task",
+    "environment",
+    "split",
+    "instruction",
+    "final_observation",
+    "success",
+    "reward",
+    "num_steps",
+)
+STEP_SCHEMA = table_schema(
+    "state_id", "trajectory_id", "step_index", "observation", "action", "admissible", "chars_before"
+)
+QUARANTINE_SCHEMA = table_schema("quarantine_id", "source", "position", "reason", "detail", "raw")
+SAMPLE_SCHEMA = table_schema(
+    "sample_id",
+    "state_id",
+    "policy",
+    "params_hash",
+    "params",
+    "seed",
+    "sample_index",
+    "raw_output",
+    "action",
+    "verdict",
+    "reason",
+)
+STORED_PAIR_SCHEMA = table_schema(
+    "pair_id",
+    "state_id",
+    "sample_id",
+    "trajectory_id",
+    "step_index",
+    "expert_action",
+    "alternative_action",
+    "policy",
+)
+
+# Published (and what a policy or critic is shown): one row renders a prompt.
+_STATE_COLUMNS = (
+    "state_id",
+    "trajectory_id",
+    "source",
+    "task",
+    "environment",
+    "split",
+    "step_index",
+    "instruction",
+    "history",
+    "history_omitted",
+    "observation",
+    "expert_action",
+)
+STATE_SCHEMA = table_schema(*_STATE_COLUMNS)
+PAIR_SCHEMA = table_schema("pair_id", "sample_id", *_STATE_COLUMNS, "alternative_action", "policy")
+# The TRL-ready "act" config: a critic prompt per pair and order (expert in slot 1, then slot 2).
+ACT_SCHEMA = table_schema(
+    "pair_id",
+    "state_id",
+    "trajectory_id",
+    "task",
+    "environment",
+    "split",
+    "prompt",
+    "expert_slot",
+    "expert_action",
+    "alternative_action",
+)
+
+# Table name -> (schema, content-hash key) of the store.
+STORE_TABLES: dict[str, tuple[pa.Schema, str]] = {
+    "trajectories": (TRAJECTORY_SCHEMA, "trajectory_id"),
+    "steps": (STEP_SCHEMA, "state_id"),
+    "quarantine": (QUARANTINE_SCHEMA, "quarantine_id"),
+    "samples": (SAMPLE_SCHEMA, "sample_id"),
+    "pairs": (STORED_PAIR_SCHEMA, "pair_id"),
+}
+
+# Row orders of published tables: by trajectory, then decision, then content id.
+STATE_ORDER: tuple[str, ...] = ("trajectory_id", "step_index")
+PAIR_ORDER: tuple[str, ...] = (*STATE_ORDER, "pair_id")
+
+
+def conform(table: pa.Table, schema: pa.Schema, what: str) -> pa.Table:
+    """`table` with exactly `schema`'s columns and types, or a ValueError naming the difference."""
+    missing = [n for n in schema.names if n not in table.column_names]
+    extra = [n for n in table.column_names if n not in schema.names]
+    if missing or extra:
+        raise ValueError(f"{what}: columns differ from its schema (missing {missing}, unexpected {extra})")
+    try:
+        return table.select(schema.names).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ValueError(f"{what}: types differ from its schema: {exc}") from exc
