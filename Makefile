@@ -11,7 +11,7 @@ DEMO_SOURCE ?= scienceworld:find-non-living-thing,find-living-thing,find-plant,f
 DEMO_OUT ?= out/demo
 DEMO_MAX_STATES ?= 64
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test test-fast lint clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,10 @@ lint: install
 
 test: lint
 	$(BIN)/pytest -q
+
+# The tests not marked slow (no Prefect server, JVM, SmolLM2, TRL training or Hub server): under a minute.
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
 
 clean:
 	rm -rf $(VENV) out

@@ -20,12 +20,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipelines.filters import ACCEPTED
-from pipelines.ids import sample_id
 from pipelines.pairs import make_pairs
 from pipelines.publish import publish
 from pipelines.sources.scienceworld import collect_scienceworld
 from pipelines.states import states_of
 from schemas import PAIR_SCHEMA, Pair, Sample, to_arrow
+from schemas.ids import sample_id
 from trainers.evaluate import evaluate, format_table
 from trainers.train import train
 

@@ -162,7 +162,7 @@ def _abbreviate(value: Any) -> Any:
 def render_card(manifest: dict[str, Any], sample: dict[str, Any] | None = None) -> str:
     """The dataset card (README.md) for a manifest: front matter for the Hub, then prose."""
     provenance = manifest["provenance"]
-    history_chars = provenance.get("history_chars")
+    history_chars = manifest["history_chars"]
     body = [
         "# ACT critique pairs",
         "",

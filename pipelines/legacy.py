@@ -23,7 +23,7 @@ def migrate_if_legacy(con: duckdb.DuckDBPyConnection) -> bool:
     for table in ("trajectories", "steps", "pairs"):
         con.execute(f"CREATE TABLE {table} ({_columns(STORE_TABLES[table][0])})")
     # Whole trajectories are linear in size (only 1.x states and pairs copied histories).
-    legacy = con.execute("SELECT * FROM legacy_trajectories ORDER BY trajectory_id").to_arrow_table()
+    legacy = con.sql("SELECT * FROM legacy_trajectories ORDER BY trajectory_id").to_arrow_table()
     for batch in legacy.to_batches(_BATCH):
         records = []
         for row in batch.to_pylist():

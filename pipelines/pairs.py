@@ -20,9 +20,6 @@ def pairs_table(states: Sequence[State], samples: Sequence[Sample]) -> pa.Table:
             "pair_id": pair_id(state.state_id, state.expert_action, normalise(s.action, state.environment)),
             "state_id": state.state_id,
             "sample_id": s.sample_id,
-            "trajectory_id": state.trajectory_id,
-            "step_index": state.step_index,
-            "expert_action": state.expert_action,
             "alternative_action": s.action,
             "policy": s.policy,
         }

@@ -81,7 +81,7 @@ def publish(
                 if config == DEFAULT:
                     rows = sample.watch(rows, split)
                 shards += _write_split(config, split, rows, staging, shard_rows)
-        content = _manifest(shards, provenance, stats)
+        content = _manifest(shards, provenance, stats, history_chars)
         previous = current(root)
         if same_version(previous, content) and intact(root, previous):
             return previous
@@ -166,7 +166,9 @@ def _write_split(
     return shards
 
 
-def _manifest(shards: list[dict[str, Any]], provenance: dict[str, Any], stats: dict[str, Any]) -> dict:
+def _manifest(
+    shards: list[dict[str, Any]], provenance: dict[str, Any], stats: dict[str, Any], history_chars: int
+) -> dict:
     splits: dict[str, int] = {}
     for shard in shards:
         if shard["config"] == DEFAULT:
@@ -178,4 +180,5 @@ def _manifest(shards: list[dict[str, Any]], provenance: dict[str, Any], stats: d
         "pairs": sum(splits.values()),
         "provenance": provenance,
         "stats": stats,
+        "history_chars": history_chars,
     }

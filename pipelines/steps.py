@@ -25,10 +25,13 @@ def record(store: Store, collected: Collected) -> tuple[list[str], dict[str, int
     Where a live engine's text changed since the first collection, the stored version stays the
     truth (the merge keeps the first copy of each trajectory), so reruns match.
     """
-    with store.transaction():
-        store.stage("trajectories", collected.trajectories)
-        store.stage("steps", collected.steps)
-        store.stage("quarantine", collected.quarantined)
+    store.stage(
+        {
+            "trajectories": collected.trajectories,
+            "steps": collected.steps,
+            "quarantine": collected.quarantined,
+        }
+    )
     added = store.merge()
     run = {
         "trajectories_added": added["trajectories"],
@@ -51,9 +54,7 @@ def pending(store: Store, state_ids: Sequence[str], policy: str, params: Samplin
 
 def store_batch(store: Store, states: Sequence[State], samples: Sequence[Sample]) -> None:
     """Stage one batch's samples and the pairs they make; both commit together."""
-    with store.transaction():
-        store.stage("samples", records_table(samples, SAMPLE_SCHEMA))
-        store.stage("pairs", pairs_table(states, samples))
+    store.stage({"samples": records_table(samples, SAMPLE_SCHEMA), "pairs": pairs_table(states, samples)})
 
 
 def finish(store: Store) -> dict[str, int]:

@@ -1,21 +1,26 @@
 """The DuckDB store: every run's trajectories (each step stored once), quarantine, samples and pairs.
 
-Writes are Arrow tables appended to staging tables (never SQL text); `merge` then moves them into
-the main tables as one set operation per table (first staged copy of each content-hash key, minus
-keys already stored), in one transaction. Appends are linear and dedup is one hash anti-join, so
-ingest stays linear in rows; staged rows of an interrupted run are merged when the store next opens.
-The store is the build's memory, not part of the published dataset.
+Writes are Arrow tables (never SQL text). A batch is staged as Parquet files in one folder beside
+the store, renamed into place at once, so a staged batch is durable and whole; `merge` then moves
+every staged batch into the DuckDB tables as one set operation per table (the first staged copy of
+each content-hash key, minus keys already stored) in one transaction. Staging is a file write and
+dedup is one hash anti-join, so ingest stays linear in rows; batches staged by an interrupted run
+are merged when the store next opens. The store is the build's memory, not the published dataset.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipelines.legacy import migrate_if_legacy
 from schemas import PAIR_ORDER, PAIR_SCHEMA, STATE_ORDER, STATE_SCHEMA, STORE_TABLES, conform
@@ -52,11 +57,12 @@ class Store:
             self.con = duckdb.connect(str(self.path), config={"memory_limit": memory_limit})
         except duckdb.IOException as exc:
             raise RuntimeError(f"cannot open store {self.path}: is another build using it? ({exc})") from exc
+        self.staging = self.path.with_name(self.path.name + ".staged")
+        self._next_batch: int | None = None
         with self.transaction():
             self.migrated = migrate_if_legacy(self.con)
             for table, (schema, _key) in STORE_TABLES.items():
                 self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_columns(schema)})")
-                self.con.execute(f"CREATE TABLE IF NOT EXISTS staged_{table} ({_columns(schema)})")
         self.merge()
 
     def close(self) -> None:
@@ -79,37 +85,79 @@ class Store:
             raise
         self.con.commit()
 
-    def stage(self, table: str, rows: pa.Table) -> None:
-        """Append rows (Arrow, checked against the table's schema) to `table`'s staging area."""
-        schema = STORE_TABLES[table][0]
-        rows = conform(rows, schema, table)
-        if rows.num_rows:
-            with self._cursor({"incoming": rows}) as cur:
-                cur.execute(f"INSERT INTO staged_{table} SELECT * FROM incoming")
+    def stage(self, tables: Mapping[str, pa.Table]) -> None:
+        """Stage one batch: rows per store table (checked against its schema), whole or not at all.
+
+        The batch's files are written into a hidden folder that is renamed into place once; batch
+        folders are numbered in staging order, which decides the first copy of a key.
+        """
+        checked = {
+            name: _first_per_key(conform(rows, *STORE_TABLES[name][:1], name), STORE_TABLES[name][1])
+            for name, rows in tables.items()
+        }
+        self.staging.mkdir(exist_ok=True)
+        pending = self.staging / f".{uuid.uuid4().hex}"
+        pending.mkdir()
+        for name, rows in checked.items():
+            if rows.num_rows:
+                pq.write_table(
+                    rows,
+                    pending / f"{name}.parquet",
+                    compression="none",
+                    use_dictionary=False,
+                    write_statistics=False,
+                )
+        if self._next_batch is None:
+            self._next_batch = 1 + max(
+                (int(p.name) for p in self.staging.iterdir() if p.name.isdigit()), default=0
+            )
+        pending.rename(self.staging / f"{self._next_batch:09d}")
+        self._next_batch += 1
 
     def merge(self) -> dict[str, int]:
-        """Move staged rows into the main tables, each key once; returns how many were new per table."""
+        """Move staged batches into the tables, each key once; returns how many rows were new per table."""
+        batches = (
+            sorted(p for p in self.staging.glob("[0-9]*") if p.is_dir()) if self.staging.is_dir() else []
+        )
         added = {}
         with self.transaction():
             for table in _MERGE_ORDER:
-                key = STORE_TABLES[table][1]
-                first = (
-                    f"SELECT s.* FROM staged_{table} s ANTI JOIN {table} m ON m.{key} = s.{key} "
-                    f"QUALIFY row_number() OVER (PARTITION BY s.{key} ORDER BY s.rowid) = 1"
-                )
-                if table == "steps":  # the steps of trajectories added by this merge, as they were staged
-                    first = (
-                        f"SELECT f.* FROM ({first}) f JOIN new_trajectories n USING (trajectory_id) "
-                        "WHERE f.step_index < n.num_steps"
-                    )
-                self.con.execute(f"CREATE OR REPLACE TEMP TABLE new_{table} AS {first}")
-                (count,) = self.con.execute(f"SELECT count(*) FROM new_{table}").fetchone()
-                self.con.execute(f"INSERT INTO {table} SELECT * FROM new_{table}")
-                added[table] = int(count)
-            for table in _MERGE_ORDER:
-                self.con.execute(f"DELETE FROM staged_{table}")
-                self.con.execute(f"DROP TABLE new_{table}")
+                files = [str(b / f"{table}.parquet") for b in batches if (b / f"{table}.parquet").is_file()]
+                added[table] = self._merge_table(table, files) if files else 0
+            self.con.execute("DROP TABLE IF EXISTS new_trajectories")
+        for batch in batches:  # merged (a crash before this only means merging them again: a no-op)
+            shutil.rmtree(batch)
+        self._next_batch = None
+        if self.staging.is_dir():
+            for leftover in self.staging.glob(".*"):  # a batch whose staging was interrupted
+                shutil.rmtree(leftover)
         return added
+
+    def _merge_table(self, table: str, files: list[str]) -> int:
+        key = STORE_TABLES[table][1]
+        names = ", ".join(f"s.{n}" for n in STORE_TABLES[table][0].names)
+        first = (
+            f"SELECT {names} FROM read_parquet($files, filename=true, file_row_number=true) s "
+            f"ANTI JOIN {table} m ON m.{key} = s.{key}"
+        )
+        # Keys are unique within a batch (see `stage`); only keys staged by two batches need ordering.
+        (repeated,) = self.con.execute(
+            f"SELECT count(*) > count(DISTINCT {key}) FROM read_parquet($files)", {"files": files}
+        ).fetchall()[0]
+        if repeated:
+            order = "s.filename, s.file_row_number"
+            first += f" QUALIFY row_number() OVER (PARTITION BY s.{key} ORDER BY {order}) = 1"
+        if table == "steps":  # the steps of trajectories this merge adds, as they were staged
+            first = (
+                f"SELECT f.* FROM ({first}) f JOIN new_trajectories n USING (trajectory_id) "
+                "WHERE f.step_index < n.num_steps"
+            )
+        params = {"files": files}
+        if table == "trajectories":  # kept for the steps' merge, which follows
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE new_trajectories AS {first}", params)
+            first, params = "FROM new_trajectories", {}
+        (count,) = self.con.execute(f"INSERT INTO {table} {first}", params).fetchall()[0]
+        return int(count)
 
     @contextmanager
     def _cursor(self, tables: dict[str, pa.Table]) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -161,8 +209,9 @@ class Store:
             raise ValueError(f"history budget must be >= 0 characters, got {history_chars}")
         meta = "t.source, t.task, t.environment, t.split, t.instruction"
         rows = (
-            f"SELECT p.*, st.observation, {meta} FROM pairs p JOIN wanted_split USING (trajectory_id) "
-            "JOIN steps st USING (state_id) JOIN trajectories t USING (trajectory_id)"
+            "SELECT p.*, st.trajectory_id, st.step_index, st.observation, st.action AS expert_action, "
+            f"{meta} FROM pairs p JOIN steps st USING (state_id) JOIN wanted_split USING (trajectory_id) "
+            "JOIN trajectories t USING (trajectory_id)"
             if kind == "pairs"
             else "SELECT st.state_id, st.trajectory_id, st.step_index, st.observation, "
             f"st.action AS expert_action, {meta} FROM steps st JOIN wanted_split USING (trajectory_id) "
@@ -222,7 +271,9 @@ class Store:
         if kind == "states":
             if state_ids is None:
                 with self._cursor({"ids": split_ids}) as cur:
-                    chosen = cur.sql("SELECT DISTINCT state_id FROM pairs JOIN ids USING (trajectory_id)")
+                    sql = "SELECT state_id FROM steps JOIN ids USING (trajectory_id) "
+                    sql += "SEMI JOIN pairs USING (state_id)"
+                    chosen = cur.sql(sql)
                     tables["wanted_states"] = chosen.to_arrow_table()
             else:
                 tables["wanted_states"] = self._wanted("state_id", state_ids)
@@ -258,7 +309,9 @@ class Store:
             verdicts = grouped("verdict", samples)
             reasons = grouped("reason", samples)
             pairs = grouped(
-                "split", "pairs JOIN trajectories USING (trajectory_id) JOIN wanted USING (trajectory_id)"
+                "split",
+                "pairs JOIN steps USING (state_id) JOIN trajectories USING (trajectory_id) "
+                "JOIN wanted USING (trajectory_id)",
             )
             quarantined = grouped("reason", "quarantine JOIN srcs USING (source)")
             (n_states,) = cur.execute(f"SELECT count(*) FROM ({states})").fetchone()
@@ -276,6 +329,15 @@ class Store:
             "quarantined": sum(quarantined.values()),
             "quarantined_by_reason": quarantined,
         }
+
+
+def _first_per_key(rows: pa.Table, key: str) -> pa.Table:
+    """The first row of each key, in order: a batch stages each key once."""
+    if rows.num_rows < 2 or pc.count_distinct(rows[key]).as_py() == rows.num_rows:
+        return rows
+    indexed = rows.append_column("_row", pa.array(range(rows.num_rows), pa.int64()))
+    first = indexed.group_by(key, use_threads=False).aggregate([("_row", "min")])["_row_min"]
+    return rows.take(pc.take(first, pc.sort_indices(first)))  # ascending: the batch order
 
 
 def _cast(

@@ -36,7 +36,8 @@ def trajectory_tables(trajectories: Sequence[Trajectory]) -> tuple[pa.Table, pa.
     action = pa.array([s.action for s in steps], pa.string())
     lengths = np.asarray(pc.add(pc.utf8_length(observation), pc.utf8_length(action)))
     total = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
-    starts = np.repeat(total[np.cumsum([0, *meta["num_steps"][:-1]], dtype=np.int64)], meta["num_steps"])
+    offsets = np.cumsum([0, *meta["num_steps"]], dtype=np.int64)[:-1]  # first step of each trajectory
+    starts = np.repeat(total[offsets], meta["num_steps"])
     step_table = pa.table(
         {
             "state_id": [state_id(t, i) for t, i in zip(trajectory_ids, indexes, strict=True)],

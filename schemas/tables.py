@@ -46,16 +46,8 @@ SAMPLE_SCHEMA = table_schema(
     "verdict",
     "reason",
 )
-STORED_PAIR_SCHEMA = table_schema(
-    "pair_id",
-    "state_id",
-    "sample_id",
-    "trajectory_id",
-    "step_index",
-    "expert_action",
-    "alternative_action",
-    "policy",
-)
+# A stored pair names its state; the state's text (and expert action) is in `steps`.
+STORED_PAIR_SCHEMA = table_schema("pair_id", "state_id", "sample_id", "alternative_action", "policy")
 
 # Published (and what a policy or critic is shown): one row renders a prompt.
 _STATE_COLUMNS = (
@@ -108,7 +100,12 @@ def conform(table: pa.Table, schema: pa.Schema, what: str) -> pa.Table:
     extra = [n for n in table.column_names if n not in schema.names]
     if missing or extra:
         raise ValueError(f"{what}: columns differ from its schema (missing {missing}, unexpected {extra})")
-    try:
-        return table.select(schema.names).cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise ValueError(f"{what}: types differ from its schema: {exc}") from exc
+    table = table.select(schema.names)
+    wrong = [
+        f"{f.name} is {t}, not {f.type}"
+        for f, t in zip(schema, table.schema.types, strict=True)
+        if t != f.type and t != pa.null()  # an all-null column takes any type
+    ]
+    if wrong:
+        raise ValueError(f"{what}: types differ from its schema: {'; '.join(wrong)}")
+    return table.cast(schema)

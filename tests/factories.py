@@ -1,38 +1,231 @@
-"""Pair records for tests that need a published dataset without running a build."""
+"""Shared test factories: trajectories, collected sources, a store with pairs, a published dataset,
+and the example project of the refresh tests.
+
+A published dataset is built through the real code (sources' tables, the store's merge, pairs from
+accepted samples, publish from the store); only the policy's samples are made up, so tests that
+need a dataset do not run a model.
+"""
 
 from __future__ import annotations
 
-from pipelines.ids import pair_id, sample_id, state_id
-from schemas import Pair, Step
+import dataclasses
+import json
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pipelines import steps
+from pipelines.config import BuildConfig
+from pipelines.publish import publish
+from pipelines.sources import Collected, quarantine
+from pipelines.states import load_states
+from pipelines.store import Store
+from schemas import Quarantined, Sample, State, Step, Trajectory
+from schemas.ids import sample_id
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "examples"
+HISTORY_CHARS = BuildConfig.history_chars  # the build's default budget
+
+# --- trajectories ---------------------------------------------------------------------------------
+
+# A spec of trajectories: name -> (split, number of steps). The name is also the trajectory id, so
+# published rows come in name order. Here 20 train, 5 validation and 5 test states.
+TRAJECTORIES = {"t0": ("train", 6), "t1": ("train", 7), "t2": ("train", 7), "t3": ("validation", 5)}
+TRAJECTORIES |= {"t4": ("test", 3), "t5": ("test", 2)}
+TrajectorySpec = Mapping[str, tuple[str, int]]
 
 
-def make_pair(
-    trajectory: str,
+def numbered_steps(name: str, length: int, admissible: tuple[str, ...] | None = ("x",)) -> tuple[Step, ...]:
+    return tuple(Step(f"{name} obs {i}", f"{name} act {i}", admissible) for i in range(length))
+
+
+def make_trajectory(
+    name: str,
     split: str,
-    steps: tuple[Step, ...],
-    index: int,
-    alternative: str,
-    sample_index: int = 0,
-    instruction: str = "Your task is to find a non-living thing.",
+    steps_: Sequence[Step],
+    instruction: str | None = None,
     source: str = "scienceworld",
-) -> Pair:
-    """The pair (state `index` of `steps`, its expert action, `alternative`) with real content ids."""
-    state = state_id(trajectory, index)
-    step = steps[index]
-    return Pair(
-        pair_id=pair_id(state, step.action, alternative),
-        state_id=state,
-        sample_id=sample_id(state, "policy", "params", sample_index),
-        trajectory_id=trajectory,
+    task: str = "find-non-living-thing",
+    environment: str = "scienceworld",
+) -> Trajectory:
+    """A trajectory whose id is `name` (readable, and it orders the published rows)."""
+    return Trajectory(
+        trajectory_id=name,
         source=source,
-        task="find-non-living-thing",
-        environment="scienceworld",
+        task=task,
+        environment=environment,
         split=split,
-        step_index=index,
-        instruction=instruction,
-        history=steps[:index],
-        observation=step.observation,
-        expert_action=step.action,
-        alternative_action=alternative,
-        policy="policy",
+        instruction=f"do the {name} task" if instruction is None else instruction,
+        steps=tuple(steps_),
     )
+
+
+def trajectories_of(spec: TrajectorySpec | Sequence[Trajectory]) -> list[Trajectory]:
+    """Trajectory records of a spec (numbered steps), or the records themselves."""
+    if isinstance(spec, Mapping):
+        return [make_trajectory(name, split, numbered_steps(name, n)) for name, (split, n) in spec.items()]
+    return list(spec)
+
+
+def trajectory_records(collected: Collected) -> list[Trajectory]:
+    """The trajectories of a `Collected` as records again. Its steps table holds each trajectory's
+    steps in order, one trajectory after the other (copies of one trajectory included)."""
+    step_rows = collected.steps.to_pylist()
+    records, start = [], 0
+    for row in collected.trajectories.to_pylist():
+        count = row.pop("num_steps")
+        rows, start = step_rows[start : start + count], start + count
+        assert [(r["trajectory_id"], r["step_index"]) for r in rows] == [
+            (row["trajectory_id"], i) for i in range(count)
+        ]
+        steps_ = tuple(
+            Step(r["observation"], r["action"], None if r["admissible"] is None else tuple(r["admissible"]))
+            for r in rows
+        )
+        records.append(Trajectory(steps=steps_, **row))
+    assert start == len(step_rows)
+    return records
+
+
+def quarantined_records(collected: Collected) -> list[Quarantined]:
+    return [Quarantined(**row) for row in collected.quarantined.to_pylist()]
+
+
+@dataclasses.dataclass(frozen=True)
+class Records:
+    """A `Collected` read back as records, for tests that check what sources parsed, record by record."""
+
+    trajectories: list[Trajectory]
+    quarantined: list[Quarantined]
+
+
+def records_of(collected: Collected) -> Records:
+    return Records(trajectory_records(collected), quarantined_records(collected))
+
+
+# --- a store with pairs, and a published dataset ----------------------------------------------------
+
+
+def other_action(state: State) -> list[str]:
+    """One alternative per state, different from the expert's."""
+    return [f"{state.trajectory_id} other {state.step_index}"]
+
+
+def accepted_samples(
+    states: Sequence[State], alternatives: Callable[[State], Sequence[str]] = other_action
+) -> list[Sample]:
+    """Accepted samples of these states, as a policy that wrote `alternatives(state)` would leave."""
+    return [
+        Sample(
+            sample_id=sample_id(state.state_id, "policy", "params", index),
+            state_id=state.state_id,
+            policy="policy",
+            params_hash="params",
+            params="{}",
+            seed=0,
+            sample_index=index,
+            raw_output=f"Action: {action}",
+            action=action,
+            verdict="accepted",
+            reason="ok",
+        )
+        for state in states
+        for index, action in enumerate(alternatives(state))
+    ]
+
+
+def add_pairs(
+    store: Store,
+    trajectories: TrajectorySpec | Sequence[Trajectory],
+    alternatives: Callable[[State], Sequence[str]] = other_action,
+    quarantined: Sequence[Quarantined] = (),
+) -> list[str]:
+    """Record the trajectories, give every state accepted samples and merge; returns the stored ids."""
+    ids, _ = steps.record(store, Collected.of(trajectories_of(trajectories), quarantined))
+    states = load_states(store, ids, steps.select(store, ids, None), HISTORY_CHARS)
+    steps.store_batch(store, states, accepted_samples(states, alternatives))
+    steps.finish(store)
+    return ids
+
+
+PROVENANCE = {
+    "sources": ["scienceworld"],
+    "policy": "SmolLM2-135M-Instruct",
+    "k": 4,
+    "seed": 7,
+    "sampling": {"temperature": 1.0, "top_p": 0.95, "max_new_tokens": 16},
+    "filters": {"drop_equal_to_expert": True, "min_length": 2},
+    "history_chars": HISTORY_CHARS,
+    "license": "apache-2.0",
+}
+BAD_RECORD = quarantine("scienceworld", "line 3", "bad_json", "Expecting value", "{oops")
+
+
+def publish_pairs(
+    out: Path,
+    trajectories: TrajectorySpec | Sequence[Trajectory] = TRAJECTORIES,
+    provenance: dict[str, Any] = PROVENANCE,
+    alternatives: Callable[[State], Sequence[str]] = other_action,
+    quarantined: Sequence[Quarantined] = (),
+    history_chars: int = HISTORY_CHARS,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Publish these trajectories' pairs to `out` from a fresh store, with the store's counts as stats."""
+    records = trajectories_of(trajectories)
+    sources = {t.source for t in records} | {q.source for q in quarantined}
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "store.duckdb") as store:
+        ids = add_pairs(store, records, alternatives, quarantined)
+        stats = store.counts(ids, sources)
+        return publish(store, out, ids, provenance, stats, history_chars, **kwargs)
+
+
+def states_per_split(trajectories: TrajectorySpec) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for split, length in trajectories.values():
+        counts[split] = counts.get(split, 0) + length
+    return counts
+
+
+# --- the refresh tests' project -------------------------------------------------------------------
+
+# A trajectory appended to the project's native.jsonl: exactly 3 new states.
+NEW = {
+    "task": "heat",
+    "environment": "scienceworld",
+    "instruction": "Your task is to heat the soup.",
+    "steps": [
+        {
+            "observation": "You are in the kitchen. You see a pot of soup and a stove.",
+            "action": "move pot to stove",
+        },
+        {"observation": "The pot is on the stove.", "action": "activate stove"},
+        {"observation": "The stove is on.", "action": "wait1"},
+    ],
+}
+
+
+def make_project(tmp_path: Path, tiny_model_dir: Path) -> Path:
+    """A project file: the example native and ETO files in `experts/`, the tiny model, k 3, seed 5."""
+    experts = tmp_path / "experts"
+    experts.mkdir()
+    (experts / "native.jsonl").write_bytes((EXAMPLES / "native.jsonl").read_bytes())
+    (experts / "eto.json").write_bytes((EXAMPLES / "eto_alfworld.json").read_bytes())
+    config = tmp_path / "actforge.yaml"
+    config.write_text(
+        f"sources: [experts]\nout: out/ds\nstore: out/ds.duckdb\npolicy: {tiny_model_dir}\nk: 3\nseed: 5\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def append_new_trajectory(tmp_path: Path) -> None:
+    with (tmp_path / "experts" / "native.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(NEW) + "\n")
+
+
+def files_of(out: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under `out` with its bytes and modification time."""
+    return {
+        str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()
+    }

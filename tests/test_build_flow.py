@@ -15,17 +15,23 @@ import pytest
 
 from flows.cli import main
 from pipelines.actions import normalise
+from pipelines.config import BuildConfig
 from pipelines.sources import collect
 
 MIXED = Path(__file__).resolve().parent.parent / "data" / "examples" / "mixed"
 
-pytestmark = pytest.mark.usefixtures("prefect_harness", "hf_offline")
+# The Prefect test server; the recipe test also trains with TRL and plays in the JVM.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.integration,
+    pytest.mark.usefixtures("prefect_harness", "hf_offline"),
+]
 
 
 def _build(out: Path, tiny_model_dir: Path) -> dict:
     from flows.build import build
 
-    return build(sources=[str(MIXED)], out=str(out), policy=str(tiny_model_dir), k=3, seed=7)
+    return build(BuildConfig(sources=(str(MIXED),), out=str(out), policy=str(tiny_model_dir), k=3, seed=7))
 
 
 def test_build_mixed_files_end_to_end(
@@ -36,13 +42,14 @@ def test_build_mixed_files_end_to_end(
     first = _build(out, tiny_model_dir)
 
     stats = first["stats"]
-    assert stats["trajectories"] == len(expected.trajectories) == 10
-    assert stats["quarantined"] == len(expected.quarantined) == 25
+    assert stats["trajectories"] == expected.trajectories.num_rows == 10
+    assert stats["quarantined"] == expected.quarantined.num_rows == 25
     assert set(stats["quarantined_by_reason"]) == {
         "invalid_json", "missing_field", "wrong_type", "no_action", "undecodable_bytes", "turn_order",
         "unknown_role", "unknown_format",
     }  # fmt: skip
-    n_states = sum(len(t.steps) for t in expected.trajectories)
+    n_states = expected.steps.num_rows
+    assert n_states == sum(expected.trajectories["num_steps"].to_pylist())
     assert stats["states"] == n_states
     assert first["run"]["policy_calls"] == n_states
     assert stats["samples"] == first["run"]["samples_added"] == 3 * n_states

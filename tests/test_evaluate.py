@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.ids import state_id
 from pipelines.policy import load_policy
-from pipelines.publish import publish
-from schemas import PAIR_SCHEMA, Step, to_arrow
-from tests.factories import make_pair
+from schemas import State, Step
+from schemas.ids import state_id
+from tests.factories import make_trajectory, publish_pairs
 from trainers.evaluate import (
     ACTION_TOKENS,
     action_prompts,
@@ -34,15 +33,21 @@ TRAJECTORIES = {"t0": ("test", 3, 2), "t1": ("test", 2, 1), "t2": ("train", 3, 1
 
 
 def make_dataset(out: Path) -> Path:
-    """A published dataset (both configs) of ScienceWorld-like pairs."""
-    records = []
-    for name, (split, length, k) in TRAJECTORIES.items():
-        steps = tuple(Step(f"This room is called room {i}.", f"go to room {i + 1}") for i in range(length))
-        for i in range(length):
-            for j in range(k):
-                instruction = f"Your task is to find a non-living thing ({name})."
-                records.append(make_pair(name, split, steps, i, f"look at thing {j}", j, instruction))
-    publish(to_arrow(records, PAIR_SCHEMA), out, {"seed": 0}, {})
+    """A published dataset (all configs) of ScienceWorld-like pairs."""
+    trajectories = [
+        make_trajectory(
+            name,
+            split,
+            tuple(Step(f"This room is called room {i}.", f"go to room {i + 1}") for i in range(length)),
+            f"Your task is to find a non-living thing ({name}).",
+        )
+        for name, (split, length, _k) in TRAJECTORIES.items()
+    ]
+
+    def alternatives(state: State) -> list[str]:
+        return [f"look at thing {j}" for j in range(TRAJECTORIES[state.trajectory_id][2])]
+
+    publish_pairs(out, trajectories, {"seed": 0}, alternatives)
     return out
 
 

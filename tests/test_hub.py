@@ -21,10 +21,9 @@ import pytest
 
 from flows.cli import main
 from pipelines.hub import HubError, push_dataset
-from pipelines.publish import publish
 from tests import hub_server
+from tests.factories import TRAJECTORIES, publish_pairs, states_per_split
 from tests.hub_server import HubServer
-from tests.test_publish import PROVENANCE, STATS, TRAJECTORIES, make_pairs
 
 TOKEN = "hf_test_" + os.urandom(12).hex()
 READ_TOKEN = "hf_read_" + os.urandom(12).hex()
@@ -33,6 +32,9 @@ FORMAT = logging.Formatter("%(levelname)s %(name)s %(message)s")  # also renders
 # Everything the module printed or logged, checked for the token by the last test.
 TRANSCRIPT: list[str] = []
 FEWER = {k: v for k, v in TRAJECTORIES.items() if k != "t2"}  # 13 train rows instead of 20
+
+
+pytestmark = pytest.mark.slow  # the loopback Hub server, and `load_dataset` in fresh interpreters
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +75,7 @@ def hub_env(
 
 def published(tmp_path: Path, trajectories: dict = TRAJECTORIES, name: str = "ds") -> Path:
     out = tmp_path / name
-    publish(make_pairs(trajectories), out, PROVENANCE, STATS)
+    publish_pairs(out, trajectories)
     return out
 
 
@@ -95,8 +97,7 @@ FULL = {"train": 20, "validation": 5, "test": 5}
 
 def configs(pairs: dict[str, int], trajectories: dict) -> dict[str, dict[str, int]]:
     """Rows per config: the act config holds every pair in both orders, states one row per state."""
-    table = make_pairs(trajectories).to_pylist()
-    states = {split: len({r["state_id"] for r in table if r["split"] == split}) for split in pairs}
+    states = {split: n for split, n in states_per_split(trajectories).items() if split in pairs}
     return {"default": pairs, "act": {s: 2 * n for s, n in pairs.items()}, "states": states}
 
 
@@ -141,7 +142,7 @@ def test_unchanged_push_commits_nothing_and_a_changed_one_commits_once(
 
     # Fewer trajectories: new shard files replace the old ones (same names, new content) and the act
     # and data shards change; the manifest's version goes to 2.
-    manifest = publish(make_pairs(FEWER), out, PROVENANCE, STATS)
+    manifest = publish_pairs(out, FEWER)
     assert manifest["version"] == 2
     second = push_dataset(out, repo_id, endpoint=hub.endpoint)
     assert hub.commit_count(repo_id) == commits + 1
@@ -181,7 +182,7 @@ def test_changed_push_adds_and_deletes_in_one_commit(hub: HubServer, tmp_path: P
     commits = hub.commit_count(repo_id)
 
     # The test split disappears: its shards must go, in the same commit that adds the new ones.
-    publish(make_pairs({k: v for k, v in TRAJECTORIES.items() if v[0] != "test"}), out, PROVENANCE, STATS)
+    publish_pairs(out, {k: v for k, v in TRAJECTORIES.items() if v[0] != "test"})
     result = push_dataset(out, repo_id, endpoint=hub.endpoint)
 
     assert hub.commit_count(repo_id) == commits + 1
@@ -209,7 +210,7 @@ def test_concurrent_commit_makes_the_push_fail_cleanly(hub: HubServer, tmp_path:
     repo_id = "tester/race"
     out = published(tmp_path)
     push_dataset(out, repo_id, endpoint=hub.endpoint)
-    publish(make_pairs(FEWER), out, PROVENANCE, STATS)
+    publish_pairs(out, FEWER)
     commits = hub.commit_count(repo_id)
 
     # Someone else commits after we read the head and before our commit arrives.
@@ -256,7 +257,7 @@ def test_read_only_token_reports_missing_permission(
 ) -> None:
     out = published(tmp_path)
     push_dataset(out, "tester/read-only", endpoint=hub.endpoint)
-    publish(make_pairs(FEWER), out, PROVENANCE, STATS)
+    publish_pairs(out, FEWER)
     commits = hub.commit_count("tester/read-only")
 
     monkeypatch.setenv("HF_TOKEN", READ_TOKEN)

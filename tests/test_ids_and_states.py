@@ -7,10 +7,14 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
-from pipelines.ids import content_hash, derive_seed, pair_id, split_for, state_id, trajectory_id
-from pipelines.states import build_states
+from pipelines import steps
+from pipelines.sources import Collected
+from pipelines.states import load_states
+from pipelines.store import Store
 from schemas import Step, Trajectory
+from schemas.ids import content_hash, derive_seed, pair_id, split_for, state_id, trajectory_id
 
 STEPS = (
     Step("You are in the hallway.", "go to kitchen"),
@@ -40,7 +44,7 @@ def test_content_hash_is_sha256_of_canonical_json() -> None:
 
 def test_ids_stable_across_processes() -> None:
     # A fresh interpreter has a different hash() salt; content ids must not notice.
-    code = "from pipelines.ids import state_id; print(state_id('abc', 3))"
+    code = "from schemas.ids import state_id; print(state_id('abc', 3))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == state_id("abc", 3)
 
@@ -67,14 +71,22 @@ def test_split_and_seed_are_deterministic_and_spread() -> None:
     assert 0 <= derive_seed(0, "a") < 2**63
 
 
-def test_build_states_is_self_contained() -> None:
+def test_loaded_states_are_self_contained(tmp_path: Path) -> None:
     trajectory = _trajectory()
-    states = build_states(trajectory)
+    with Store(tmp_path / "s.duckdb") as store:
+        ids, _ = steps.record(store, Collected.of([trajectory], []))
+        wanted = [state_id(trajectory.trajectory_id, i) for i in (2, 0, 1)]  # any order is kept
+        states = load_states(store, ids, wanted, 16_000)
+    assert [s.state_id for s in states] == wanted
+    states = sorted(states, key=lambda s: s.step_index)
     assert [s.step_index for s in states] == [0, 1, 2]
     assert [s.expert_action for s in states] == ["go to kitchen", "activate stove", "wait1"]
     assert [s.observation for s in states] == [s.observation for s in STEPS]
     assert states[0].history == ()
-    assert states[2].history == STEPS[:2]
+    assert states[2].history == tuple(Step(s.observation, s.action) for s in STEPS[:2])
+    assert all(s.history_omitted == 0 for s in states)
     assert all(s.instruction == "boil water" and s.split == "train" for s in states)
+    meta = {(s.source, s.task, s.environment) for s in states}
+    assert meta == {("scienceworld:boil@0", "boil", "scienceworld")}
     assert len({s.state_id for s in states}) == 3
     assert states[1].state_id == state_id(trajectory.trajectory_id, 1)

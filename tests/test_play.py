@@ -24,6 +24,7 @@ def result(policy: Policy) -> dict[str, Any]:
     return play(policy, SPEC, max_steps=3, progress=False)
 
 
+@pytest.mark.slow  # the JVM
 def test_plays_each_variation_within_the_step_limit(result: dict[str, Any]) -> None:
     assert result["spec"] == SPEC and result["max_steps"] == 3
     episodes = result["episodes"]
@@ -37,6 +38,7 @@ def test_plays_each_variation_within_the_step_limit(result: dict[str, Any]) -> N
         assert episode["success"] == (episode["score"] == 100)
 
 
+@pytest.mark.slow  # the JVM
 def test_aggregates_are_means_of_the_episodes(result: dict[str, Any]) -> None:
     episodes = result["episodes"]
     scores = [e["score"] for e in episodes]
@@ -46,6 +48,7 @@ def test_aggregates_are_means_of_the_episodes(result: dict[str, Any]) -> None:
     assert (result["mean_score"], result["success_rate"]) == (task["mean_score"], task["success_rate"])
 
 
+@pytest.mark.slow  # the JVM
 def test_greedy_play_is_deterministic(policy: Policy, result: dict[str, Any]) -> None:
     assert play(policy, SPEC, max_steps=3, progress=False) == result
 
@@ -54,7 +57,9 @@ def test_greedy_play_is_deterministic(policy: Policy, result: dict[str, Any]) ->
     ("spec", "message"),
     [
         ("alfworld:pick", "not a ScienceWorld spec"),
-        ("scienceworld:find-non-living-thing@99999", "no variation 99999"),
+        pytest.param(
+            "scienceworld:find-non-living-thing@99999", "no variation 99999", marks=pytest.mark.slow
+        ),  # the JVM
     ],
 )
 def test_bad_spec_raises(policy: Policy, spec: str, message: str) -> None:
@@ -78,6 +83,7 @@ def test_summarise_weighs_episodes_equally_across_tasks() -> None:
     }
 
 
+@pytest.mark.slow  # the JVM
 def test_cli_eval_play_writes_and_prints_scores(
     tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

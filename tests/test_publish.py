@@ -2,53 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
 
 import datasets
-import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 import yaml
 
-from pipelines.publish import publish, read_manifest
-from schemas import ACT_SCHEMA, PAIR_SCHEMA, PUBLISHED_STATE_SCHEMA, SCHEMA_VERSION, Step, to_arrow
-from tests.factories import make_pair
-
-PROVENANCE = {
-    "sources": ["scienceworld"],
-    "policy": "SmolLM2-135M-Instruct",
-    "k": 4,
-    "seed": 7,
-    "sampling": {"temperature": 1.0, "top_p": 0.95, "max_new_tokens": 16},
-    "filters": {"drop_equal_to_expert": True, "min_length": 2},
-    "license": "apache-2.0",
-}
-STATS = {
-    "trajectories": 6,
-    "states": 30,
-    "samples": {"kept": 30, "equal_to_expert": 4, "unparsable": 2},
-    "pairs": {"train": 20, "validation": 5, "test": 5},
-    "quarantined": {"bad_json": 1},
-}
-# trajectory -> (split, number of steps): 20 train, 5 validation, 5 test rows.
-TRAJECTORIES = {"t0": ("train", 6), "t1": ("train", 7), "t2": ("train", 7), "t3": ("validation", 5)}
-TRAJECTORIES |= {"t4": ("test", 3), "t5": ("test", 2)}
-
+from pipelines import steps
+from pipelines.layout import read_manifest
+from pipelines.publish import publish
+from pipelines.sources import Collected
+from pipelines.states import load_states
+from pipelines.store import Store
+from schemas import ACT_SCHEMA, PAIR_SCHEMA, SCHEMA_VERSION, STATE_SCHEMA
+from tests.factories import (
+    BAD_RECORD,
+    HISTORY_CHARS,
+    PROVENANCE,
+    TRAJECTORIES,
+    accepted_samples,
+    make_trajectory,
+    numbered_steps,
+    publish_pairs,
+    trajectories_of,
+)
 
 pytestmark = pytest.mark.usefixtures("hf_offline")
-
-
-def make_pairs(trajectories: dict[str, tuple[str, int]] = TRAJECTORIES) -> pa.Table:
-    """Pairs over several trajectories; each row's history is the steps before it."""
-    records = []
-    for name, (split, length) in trajectories.items():
-        steps = tuple(Step(f"{name} obs {i}", f"{name} act {i}", ("x",)) for i in range(length))
-        for i in range(length):
-            records.append(make_pair(name, split, steps, i, f"{name} other {i}", 0, f"do the {name} task"))
-    # Shuffled input order: publish must sort it.
-    return to_arrow(records[::-1], PAIR_SCHEMA)
 
 
 def read_all(out: Path) -> dict[str, bytes]:
@@ -63,7 +45,7 @@ def front_matter(out: Path) -> dict:
 
 def test_publish_writes_loadable_dataset(tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    manifest = publish(make_pairs(), out, PROVENANCE, STATS)
+    manifest = publish_pairs(out, quarantined=[BAD_RECORD])
 
     names = sorted(p.name for p in (out / "data").iterdir())
     assert names == [
@@ -89,7 +71,18 @@ def test_publish_writes_loadable_dataset(tmp_path: Path) -> None:
     assert manifest["schema_version"] == SCHEMA_VERSION
     assert manifest["splits"] == {"train": 20, "validation": 5, "test": 5}
     assert manifest["pairs"] == 30
-    assert manifest["provenance"] == PROVENANCE and manifest["stats"] == STATS
+    assert manifest["provenance"] == PROVENANCE
+    assert manifest["stats"] == {
+        "trajectories": 6,
+        "states": 30,
+        "samples": 30,
+        "samples_by_verdict": {"accepted": 30},
+        "samples_by_reason": {"ok": 30},
+        "pairs": 30,
+        "pairs_by_split": {"train": 20, "validation": 5, "test": 5},
+        "quarantined": 1,
+        "quarantined_by_reason": {"bad_json": 1},
+    }
     for shard in manifest["shards"]:
         data = (out / shard["path"]).read_bytes()
         assert shard["sha256"] == hashlib.sha256(data).hexdigest()
@@ -101,7 +94,7 @@ def test_publish_writes_loadable_dataset(tmp_path: Path) -> None:
 
 def test_card_front_matter_and_body(tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    publish(make_pairs(), out, PROVENANCE, STATS)
+    publish_pairs(out, quarantined=[BAD_RECORD])
 
     meta = front_matter(out)
     assert meta["configs"] == [
@@ -118,7 +111,7 @@ def test_card_front_matter_and_body(tmp_path: Path) -> None:
     info = {entry["config_name"]: entry["features"] for entry in meta["dataset_info"]}
     assert [f["name"] for f in info["default"]] == PAIR_SCHEMA.names
     assert [f["name"] for f in info["act"]] == ACT_SCHEMA.names
-    assert [f["name"] for f in info["states"]] == PUBLISHED_STATE_SCHEMA.names
+    assert [f["name"] for f in info["states"]] == STATE_SCHEMA.names
     history = next(f for f in info["default"] if f["name"] == "history")
     assert history["list"] == [
         {"name": "observation", "dtype": "string"},
@@ -140,8 +133,9 @@ def test_card_front_matter_and_body(tmp_path: Path) -> None:
         "`SmolLM2-135M-Instruct`",
         "temperature: `1.0`",
         "drop_equal_to_expert: `true`",
-        "equal_to_expert: `4`",
+        "accepted: `30`",
         "bad_json: `1`",
+        f"fits {HISTORY_CHARS} characters",
         f"Schema version: `{SCHEMA_VERSION}`",
         'load_dataset("<path or repo>", "act")',
     ):
@@ -150,13 +144,11 @@ def test_card_front_matter_and_body(tmp_path: Path) -> None:
 
 
 def test_card_shows_a_train_row_with_the_longest_history_as_sample(tmp_path: Path) -> None:
-    long = {"t9": ("test", 1), "t0": ("train", 6)}
-    pairs = make_pairs(long)
-    observation = "x" * 1000
-    pairs = pairs.set_column(
-        pairs.schema.get_field_index("observation"), "observation", pa.array([observation] * pairs.num_rows)
-    )
-    publish(pairs, tmp_path, PROVENANCE, STATS)
+    # t0's last state has the longest history (5 earlier steps) and a long observation.
+    t0 = numbered_steps("t0", 6)
+    t0 = (*t0[:5], dataclasses.replace(t0[5], observation="x" * 1000))
+    t9 = make_trajectory("t9", "test", numbered_steps("t9", 1))
+    publish_pairs(tmp_path, [t9, make_trajectory("t0", "train", t0)])
 
     text = (tmp_path / "README.md").read_text(encoding="utf-8")
     block = text.split("## Sample row", 1)[1].split("```json\n", 1)[1].split("\n```", 1)[0]
@@ -166,18 +158,19 @@ def test_card_shows_a_train_row_with_the_longest_history_as_sample(tmp_path: Pat
     assert sample["expert_action"] == last["expert_action"] == "t0 act 5"
     assert set(sample) == set(PAIR_SCHEMA.names)
     assert sample["observation"] == "x" * 240 + "… [760 more chars]"
+    assert len(last["history"]) == 5 and last["history_omitted"] == 0
     assert sample["history"] == ["… [2 earlier items]", *last["history"][-3:]]
 
 
 def test_license_defaults_to_other(tmp_path: Path) -> None:
     provenance = {k: v for k, v in PROVENANCE.items() if k != "license"}
-    publish(make_pairs(), tmp_path, provenance, STATS)
+    publish_pairs(tmp_path, provenance=provenance)
     assert front_matter(tmp_path)["license"] == "other"
 
 
 def test_tiny_shards_split_each_split(tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    manifest = publish(make_pairs(), out, PROVENANCE, STATS, max_shard_bytes=1_000)
+    manifest = publish_pairs(out, shard_rows=2)
 
     counts: dict[tuple[str, str], int] = {}
     for shard in manifest["shards"]:
@@ -189,36 +182,56 @@ def test_tiny_shards_split_each_split(tmp_path: Path) -> None:
         assert sorted(p.name for p in (out / folder).glob(f"{split}-*")) == expected
     loaded = datasets.load_dataset(str(out))
     assert {s: len(loaded[s]) for s in loaded} == {"train": 20, "validation": 5, "test": 5}
-    table = make_pairs()
+    publish_pairs(tmp_path / "whole")
+    whole = datasets.load_dataset(str(tmp_path / "whole"))
     for split in loaded:
-        expected = table.filter(pc.equal(table["split"], split))["pair_id"].to_pylist()
-        assert sorted(loaded[split]["pair_id"]) == sorted(expected)
+        assert loaded[split]["pair_id"] == whole[split]["pair_id"]  # same rows, same order
+    for shard in manifest["shards"]:
+        assert shard["rows"] <= 2
 
 
 def test_same_input_gives_identical_bytes(tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
-    publish(make_pairs(), first, PROVENANCE, STATS, max_shard_bytes=3_000)
-    publish(make_pairs(), second, PROVENANCE, STATS, max_shard_bytes=3_000)
+    publish_pairs(first, shard_rows=3)
+    publish_pairs(second, shard_rows=3)
     before = read_all(first)
     assert before == read_all(second)
-    publish(make_pairs(), first, PROVENANCE, STATS, max_shard_bytes=3_000)
+    publish_pairs(first, shard_rows=3)
     assert read_all(first) == before
 
 
-def test_row_order_and_chunking_do_not_change_bytes(tmp_path: Path) -> None:
-    table = make_pairs()
-    rechunked = pa.concat_tables([table.slice(17), table.slice(0, 9), table.slice(9, 8)])
-    publish(table, tmp_path / "a", PROVENANCE, STATS)
-    publish(rechunked, tmp_path / "b", PROVENANCE, STATS)
+def _publish_staged(out: Path, store_path: Path, batches: list[list[str]], reverse: bool) -> dict:
+    """Record the TRAJECTORIES in `batches` of names, sample their states in batches of 4 (reversed
+    order when asked), then publish: what the store holds, not how it got there, decides the bytes."""
+    records = {t.trajectory_id: t for t in trajectories_of(TRAJECTORIES)}
+    with Store(store_path) as store:
+        for names in batches:
+            steps.record(store, Collected.of([records[n] for n in names], []))
+        ids = store.trajectory_ids(records)
+        states = load_states(store, ids, steps.select(store, ids, None), HISTORY_CHARS)
+        states = states[::-1] if reverse else states
+        for start in range(0, len(states), 4):
+            batch = states[start : start + 4]
+            steps.store_batch(store, batch, accepted_samples(batch))
+        steps.finish(store)
+        return publish(store, out, ids, PROVENANCE, store.counts(ids, ["scienceworld"]), HISTORY_CHARS)
+
+
+def test_staging_order_and_batches_do_not_change_bytes(tmp_path: Path) -> None:
+    names = list(TRAJECTORIES)
+    _publish_staged(tmp_path / "a", tmp_path / "a.duckdb", [names], reverse=False)
+    _publish_staged(tmp_path / "b", tmp_path / "b.duckdb", [names[4:], names[:1], names[1:4]], reverse=True)
     assert read_all(tmp_path / "a") == read_all(tmp_path / "b")
+    publish_pairs(tmp_path / "c")  # the factory's one batch, from yet another store
+    assert read_all(tmp_path / "a") == read_all(tmp_path / "c")
 
 
 def test_smaller_republish_removes_stale_shards(tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    publish(make_pairs(), out, PROVENANCE, STATS, max_shard_bytes=2_000)
+    publish_pairs(out, shard_rows=2)
     (out / "data" / "notes.txt").write_text("not a shard", encoding="utf-8")
     small = {"t0": ("train", 2), "t3": ("validation", 1), "t4": ("test", 1)}
-    manifest = publish(make_pairs(small), out, PROVENANCE, STATS)
+    manifest = publish_pairs(out, small)
 
     assert sorted(p.name for p in (out / "data").iterdir()) == [
         "notes.txt",
@@ -228,43 +241,41 @@ def test_smaller_republish_removes_stale_shards(tmp_path: Path) -> None:
     ]
     assert [s["path"] for s in manifest["shards"]] == [
         f"{folder}/{split}-00000-of-00001.parquet"
-        for folder in ("data", "act", "states")
         for split in ("train", "validation", "test")
+        for folder in ("data", "act", "states")
     ]
     loaded = datasets.load_dataset(str(out))
     assert {s: len(loaded[s]) for s in loaded} == {"train": 2, "validation": 1, "test": 1}
 
 
-def test_trajectory_in_two_splits_is_refused(tmp_path: Path) -> None:
-    table = make_pairs()
-    splits = table["split"].to_pylist()
-    first_t0 = table["trajectory_id"].to_pylist().index("t0")
-    splits[first_t0] = "test"
-    leaked = table.set_column(table.schema.get_field_index("split"), "split", pa.array(splits))
-    with pytest.raises(ValueError, match="more than one split"):
-        publish(leaked, tmp_path / "ds", PROVENANCE, STATS)
-    assert not (tmp_path / "ds" / "manifest.json").exists()
-
-
-def test_wrong_schema_is_refused(tmp_path: Path) -> None:
-    table = make_pairs()
-    with pytest.raises(ValueError, match="schema"):
-        publish(table.drop_columns(["policy"]), tmp_path / "a", PROVENANCE, STATS)
-    as_int32 = table.set_column(
-        table.schema.get_field_index("step_index"), "step_index", table["step_index"].cast(pa.int32())
-    )
-    with pytest.raises(ValueError, match="schema"):
-        publish(as_int32, tmp_path / "b", PROVENANCE, STATS)
+def test_a_trajectory_keeps_its_first_split(tmp_path: Path) -> None:
+    """Split is a property of the stored trajectory: a re-collected copy that names another split
+    cannot move it, so no trajectory's rows ever appear in two splits."""
+    with Store(tmp_path / "s.duckdb") as store:
+        steps.record(store, Collected.of(trajectories_of({"t0": ("train", 3)}), []))
+        moved = trajectories_of({"t0": ("test", 3), "t4": ("test", 2)})
+        ids, run = steps.record(store, Collected.of(moved, []))
+        assert run["trajectories_added"] == 1 and ids == ["t0", "t4"]
+        states = load_states(store, ids, steps.select(store, ids, None), HISTORY_CHARS)
+        steps.store_batch(store, states, accepted_samples(states))
+        steps.finish(store)
+        stats = store.counts(ids, ["scienceworld"])
+        manifest = publish(store, tmp_path / "ds", ids, PROVENANCE, stats, HISTORY_CHARS)
+    assert manifest["splits"] == {"train": 3, "test": 2}
+    loaded = datasets.load_dataset(str(tmp_path / "ds"))
+    assert {r["trajectory_id"] for r in loaded["train"]} == {"t0"}
+    assert {r["trajectory_id"] for r in loaded["test"]} == {"t4"}
 
 
 def test_unknown_split_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown split"):
-        publish(make_pairs({"t0": ("dev", 2)}), tmp_path, PROVENANCE, STATS)
+        publish_pairs(tmp_path / "ds", {"t0": ("dev", 2)})
+    assert not (tmp_path / "ds" / "manifest.json").exists()
 
 
 def test_empty_split_is_omitted(tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    manifest = publish(make_pairs({"t0": ("train", 4), "t4": ("test", 2)}), out, PROVENANCE, STATS)
+    manifest = publish_pairs(out, {"t0": ("train", 4), "t4": ("test", 2)})
 
     assert manifest["splits"] == {"train": 4, "test": 2}
     data_files = front_matter(out)["configs"][0]["data_files"]
@@ -280,14 +291,14 @@ def test_data_folder_escaping_out_is_refused(tmp_path: Path) -> None:
     elsewhere.mkdir()
     (out / "data").symlink_to(elsewhere, target_is_directory=True)
     with pytest.raises(ValueError, match="outside"):
-        publish(make_pairs(), out, PROVENANCE, STATS)
+        publish_pairs(out)
     assert not list(elsewhere.iterdir())
     assert sorted(p.name for p in out.iterdir()) == ["data"]
 
 
 def test_act_config_holds_both_orders_and_states_one_row_per_state(tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    publish(make_pairs(), out, PROVENANCE, STATS)
+    publish_pairs(out)
     act = datasets.load_dataset(str(out), "act")
     assert {s: len(act[s]) for s in act} == {"train": 40, "validation": 10, "test": 10}
     assert act["train"].features == datasets.Features.from_arrow_schema(ACT_SCHEMA)
@@ -307,7 +318,7 @@ def test_act_config_holds_both_orders_and_states_one_row_per_state(tmp_path: Pat
             assert raw["observation"] in user
     states = datasets.load_dataset(str(out), "states")
     for split in states:
-        assert states[split].features == datasets.Features.from_arrow_schema(PUBLISHED_STATE_SCHEMA)
+        assert states[split].features == datasets.Features.from_arrow_schema(STATE_SCHEMA)
         ids = states[split]["state_id"]
         assert len(ids) == len(set(ids)) and set(ids) == set(pairs[split]["state_id"])
         by_state = {row["state_id"]: row for row in pairs[split]}
@@ -322,7 +333,7 @@ def test_read_manifest_missing_names_build(tmp_path: Path) -> None:
 
 def test_versions_only_when_content_changes(tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    first = publish(make_pairs(), out, PROVENANCE, STATS)
+    first = publish_pairs(out)
     assert (first["version"], first["parent_version"]) == (1, None)
     assert first["added"] == {
         "trajectories": 6,
@@ -332,13 +343,13 @@ def test_versions_only_when_content_changes(tmp_path: Path) -> None:
 
     files = sorted(p for p in out.rglob("*") if p.is_file())
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
-    again = publish(make_pairs(), out, PROVENANCE, STATS)
+    again = publish_pairs(out)
     assert again == first
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files} == before  # nothing rewritten
 
     grown = TRAJECTORIES | {"t6": ("validation", 3)}
-    stats = STATS | {"trajectories": 7, "states": 33}
-    second = publish(make_pairs(grown), out, PROVENANCE, stats)
+    second = publish_pairs(out, grown)
+    assert (second["stats"]["trajectories"], second["stats"]["states"]) == (7, 33)
     assert (second["version"], second["parent_version"]) == (2, 1)
     assert second["added"] == {
         "trajectories": 1,
@@ -352,6 +363,6 @@ def test_versions_only_when_content_changes(tmp_path: Path) -> None:
     # Same content with a damaged shard: rewritten, still the same version.
     shard = out / second["shards"][0]["path"]
     shard.write_bytes(b"damaged")
-    repaired = publish(make_pairs(grown), out, PROVENANCE, stats)
+    repaired = publish_pairs(out, grown)
     assert repaired == second
     assert hashlib.sha256(shard.read_bytes()).hexdigest() == second["shards"][0]["sha256"]

@@ -11,63 +11,30 @@ import pytest
 
 from flows.cli import main
 from pipelines.project import load_project
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "examples"
-NEW = {
-    "task": "heat",
-    "environment": "scienceworld",
-    "instruction": "Your task is to heat the soup.",
-    "steps": [
-        {
-            "observation": "You are in the kitchen. You see a pot of soup and a stove.",
-            "action": "move pot to stove",
-        },
-        {"observation": "The pot is on the stove.", "action": "activate stove"},
-        {"observation": "The stove is on.", "action": "wait1"},
-    ],
-}
-
-pytestmark = pytest.mark.usefixtures("prefect_harness", "hf_offline")
+from tests.factories import append_new_trajectory, files_of, make_project
 
 
-def _project(tmp_path: Path, tiny_model_dir: Path) -> Path:
-    trajectories = tmp_path / "experts" / "native.jsonl"
-    trajectories.parent.mkdir()
-    trajectories.write_bytes((EXAMPLES / "native.jsonl").read_bytes())
-    (tmp_path / "experts" / "eto.json").write_bytes((EXAMPLES / "eto_alfworld.json").read_bytes())
-    config = tmp_path / "actforge.yaml"
-    config.write_text(
-        f"sources: [experts]\nout: out/ds\nstore: out/ds.duckdb\npolicy: {tiny_model_dir}\nk: 3\nseed: 5\n",
-        encoding="utf-8",
-    )
-    return config
-
-
-def _files(out: Path) -> dict[str, tuple[bytes, int]]:
-    return {
-        str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()
-    }
-
-
+@pytest.mark.slow  # the Prefect test server
+@pytest.mark.integration
+@pytest.mark.usefixtures("prefect_harness", "hf_offline")
 def test_refresh_is_incremental(
     tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = _project(tmp_path, tiny_model_dir)
-    out = Path(load_project(config).out)
+    config = make_project(tmp_path, tiny_model_dir)
+    out = Path(load_project(config).build.out)
     assert main(["refresh", "--config", str(config)]) == 0
     first = json.loads((out / "manifest.json").read_text())
     assert first["version"] == 1 and "version: 1" in capsys.readouterr().out
-    files = _files(out)
+    files = files_of(out)
 
     assert main(["refresh", "--config", str(config)]) == 0
     printed = capsys.readouterr().out
     assert "+0 samples (0 policy calls), +0 pairs" in printed and "version: 1" in printed
-    assert _files(out) == files  # every published file byte-identical, none rewritten
+    assert files_of(out) == files  # every published file byte-identical, none rewritten
 
     before = datasets.load_dataset(str(out))
     splits = {r["trajectory_id"]: s for s in before for r in before[s]}
-    with (tmp_path / "experts" / "native.jsonl").open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(NEW) + "\n")
+    append_new_trajectory(tmp_path)
     assert main(["refresh", "--config", str(config)]) == 0
     printed = capsys.readouterr().out
     assert "+1 trajectories, +3 states" in printed and "(3 policy calls)" in printed
@@ -98,5 +65,5 @@ def test_project_file_errors(tmp_path: Path) -> None:
     good = tmp_path / "p.toml"
     good.write_text('sources = ["eto:a.json", "scienceworld:boil@0"]\nout = "o"\n', encoding="utf-8")
     project = load_project(good)
-    assert project.sources == (f"eto:{tmp_path / 'a.json'}", "scienceworld:boil@0")
-    assert project.out == str(tmp_path / "o")
+    assert project.build.sources == (f"eto:{tmp_path / 'a.json'}", "scienceworld:boil@0")
+    assert project.build.out == str(tmp_path / "o")

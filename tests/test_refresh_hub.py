@@ -20,8 +20,8 @@ import pytest
 
 from flows.cli import main
 from pipelines.project import load_project
+from tests.factories import append_new_trajectory, make_project
 from tests.hub_server import HubServer, load_counts
-from tests.test_refresh import NEW, _project
 
 TOKEN = "hf_test_" + os.urandom(12).hex()
 REPO_ID = "user/ds"
@@ -29,7 +29,12 @@ LOGGERS = ("", "huggingface_hub", "httpx2", "pipelines", "flows", "prefect")
 FORMAT = logging.Formatter("%(levelname)s %(name)s %(message)s")  # also renders tracebacks
 
 
-pytestmark = pytest.mark.usefixtures("prefect_harness", "hf_offline")
+# The Prefect test server and the loopback Hub.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.integration,
+    pytest.mark.usefixtures("prefect_harness", "hf_offline"),
+]
 
 
 @pytest.fixture
@@ -69,10 +74,10 @@ def test_refresh_pushes_one_commit_per_new_version(
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    config = _project(tmp_path, tiny_model_dir)
+    config = make_project(tmp_path, tiny_model_dir)
     with config.open("a", encoding="utf-8") as handle:
         handle.write(f"push_to_hub: {REPO_ID}\n")
-    out = Path(load_project(config).out)
+    out = Path(load_project(config).build.out)
     transcript: list[str] = []
 
     # 1. First refresh: creates the repo, commits version 1 and tags it.
@@ -93,8 +98,7 @@ def test_refresh_pushes_one_commit_per_new_version(
 
     # 3. One new trajectory: exactly its pairs, version 2, exactly one commit tagged v2. The repo now
     # comes from the command line instead of the project file.
-    with (tmp_path / "experts" / "native.jsonl").open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(NEW) + "\n")
+    append_new_trajectory(tmp_path)
     config.write_text(config.read_text(encoding="utf-8").replace(f"push_to_hub: {REPO_ID}\n", ""), "utf-8")
     printed = refresh(config, capfd, transcript, "--push-to-hub", REPO_ID)
     assert "+1 trajectories, +3 states" in printed and "version: 2" in printed

@@ -21,6 +21,8 @@ BIN = Path(sys.executable).parent
 EXAMPLES = ROOT / "data" / "examples"
 DEADLINE_S = 240
 
+pytestmark = [pytest.mark.slow, pytest.mark.integration]  # a real `prefect server start`
+
 
 def _free_port() -> int:
     with socket.socket() as sock:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.config import BuildConfig
 from pipelines.filters import FilterConfig
 from pipelines.policy import SMOLLM2_ID, load_policy, smollm2_gguf
-from pipelines.sampling import SamplingParams, sample_states
+from pipelines.sampling import sample_states
 from schemas import State, Step
 
 STATE = State(
@@ -30,6 +31,7 @@ STATE = State(
 )
 
 
+@pytest.mark.slow  # converts and loads the 135M model
 def test_smollm2_converts_once_and_samples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ACTFORGE_CACHE", str(tmp_path / "cache"))
     assert smollm2_gguf().name == "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -40,7 +42,7 @@ def test_smollm2_converts_once_and_samples(tmp_path: Path, monkeypatch: pytest.M
     assert type(policy.model).__name__ == "LlamaForCausalLM"
     assert sum(p.numel() for p in policy.model.parameters()) == pytest.approx(134.5e6, rel=0.01)
 
-    params = SamplingParams(k=4, seed=5, max_new_tokens=16)
+    params = BuildConfig(k=4, seed=5, max_new_tokens=16).sampling
     samples = sample_states(policy, [STATE], params, FilterConfig())
     assert [s.sample_index for s in samples] == [0, 1, 2, 3]
     assert all(s.raw_output.startswith("Action:") for s in samples)

@@ -11,7 +11,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.ids import split_for, trajectory_id
 from pipelines.sources import collect
 from pipelines.sources.conversation import (
     BadRecord,
@@ -21,16 +20,18 @@ from pipelines.sources.conversation import (
 )
 from pipelines.sources.files import collect_files, detect_format
 from schemas import Step
+from schemas.ids import split_for, trajectory_id
+from tests.factories import Records, records_of
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "examples"
 MIXED = EXAMPLES / "mixed"
 
 
-def _collect(path: Path | str, fmt: str | None = None):
-    return collect_files(str(path), fmt=fmt, progress=False)
+def _collect(path: Path | str, fmt: str | None = None) -> Records:
+    return records_of(collect_files(str(path), fmt=fmt, progress=False))
 
 
-def _bad(collected) -> list[tuple[str, str]]:
+def _bad(collected: Records) -> list[tuple[str, str]]:
     return [(q.position, q.reason) for q in collected.quarantined]
 
 
@@ -414,7 +415,7 @@ def test_prefix_and_fmt_override_detection() -> None:
 
 def test_folder_spec_reads_every_file_recursively() -> None:
     spec = str(EXAMPLES)
-    got = collect(spec, progress=False)
+    got = records_of(collect(spec, progress=False))
     assert len(got.trajectories) == 22
     assert len(got.quarantined) == 25
     assert {t.source for t in got.trajectories} | {q.source for q in got.quarantined} == {spec}

@@ -6,8 +6,6 @@ import json
 
 import pytest
 
-from pipelines.ids import episode_id
-from pipelines.sources import Collected
 from pipelines.sources.scienceworld import (
     TASK_NAMES,
     IdRange,
@@ -18,6 +16,8 @@ from pipelines.sources.scienceworld import (
     split_of,
     variation_ids,
 )
+from schemas.ids import episode_id
+from tests.factories import Records, records_of
 
 SPLITS = {"train": (0, 1, 2, 3), "dev": (4, 5), "test": (6, 7)}
 
@@ -58,11 +58,12 @@ def test_split_of_uses_engine_lists() -> None:
 
 
 @pytest.fixture(scope="module")
-def collected() -> Collected:
-    return collect_scienceworld("scienceworld:find-non-living-thing@0,300", progress=False)
+def collected() -> Records:
+    return records_of(collect_scienceworld("scienceworld:find-non-living-thing@0,300", progress=False))
 
 
-def test_gold_replay_of_real_engine(collected: Collected) -> None:
+@pytest.mark.slow  # the JVM
+def test_gold_replay_of_real_engine(collected: Records) -> None:
     [trajectory] = collected.trajectories
     assert (trajectory.task, trajectory.environment, trajectory.split) == (
         "find-non-living-thing",
@@ -83,7 +84,8 @@ def test_gold_replay_of_real_engine(collected: Collected) -> None:
     assert trajectory.trajectory_id == expected_id
 
 
-def test_out_of_range_variation_is_quarantined(collected: Collected) -> None:
+@pytest.mark.slow  # the JVM
+def test_out_of_range_variation_is_quarantined(collected: Records) -> None:
     [record] = collected.quarantined
     assert (record.reason, record.position) == ("no_such_variation", "find-non-living-thing@300")
     assert json.loads(record.raw) == {"task": "find-non-living-thing", "variation": 300, "gold": []}

@@ -13,10 +13,10 @@ from trl.trainer.utils import RepeatSampler
 from pipelines.critic import ANSWER_OPEN, PROTOCOLS, parse_answer
 from pipelines.policy import load_policy
 from pipelines.prompts import agent_prompt, agent_prompt_text
-from pipelines.publish import publish
-from schemas import PAIR_SCHEMA, PUBLISHED_STATE_SCHEMA, Step, state_from_row, to_arrow
-from tests.factories import make_pair
+from schemas import STATE_SCHEMA, State, Step, states_from_table
+from tests.factories import make_trajectory, publish_pairs
 from trainers.data import agent_dataset, critic_dataset, sft_dataset, states_dataset
+from trainers.evaluate import expert_states
 from trainers.protocol import choose_protocol, generate_answers
 from trainers.rewards import BALANCE_WEIGHT, action_reward, critic_rewards
 from trainers.train import CRITIC_BETA, PAIRS_PER_STEP, parse_train_args, run_protocol, train
@@ -34,14 +34,22 @@ def assistant(text: str) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A published OUT folder: 2 train trajectories (3 states, 2 alternatives each) and 1 test one."""
-    records = []
-    for name, split, length in (("a", "train", 2), ("b", "train", 1), ("c", "test", 1)):
-        steps = tuple(Step(f"{name} obs {i}", f"go to room {i}", None) for i in range(length))
-        for i in range(length):
-            for k, alternative in enumerate((f"look at thing {i}", f"open door {i}")):
-                records.append(make_pair(name, split, steps, i, alternative, k, f"do task {name}", "test"))
+    trajectories = [
+        make_trajectory(
+            name,
+            split,
+            tuple(Step(f"{name} obs {i}", f"go to room {i}", None) for i in range(length)),
+            f"do task {name}",
+            "test",
+        )
+        for name, split, length in (("a", "train", 2), ("b", "train", 1), ("c", "test", 1))
+    ]
+
+    def alternatives(state: State) -> list[str]:
+        return [f"look at thing {state.step_index}", f"open door {state.step_index}"]
+
     out = tmp_path_factory.mktemp("published") / "ds"
-    publish(to_arrow(records, PAIR_SCHEMA), out, {"sources": ["test"], "seed": 0}, {})
+    publish_pairs(out, trajectories, {"sources": ["test"], "seed": 0}, alternatives)
     return str(out)
 
 
@@ -103,13 +111,12 @@ def test_action_reward(text: str, expert: str, reward: float) -> None:
 def test_datasets_render_the_one_prompt(published: str, tiny_model_dir: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     states = states_dataset(published, "train")
-    assert states.column_names == PUBLISHED_STATE_SCHEMA.names and len(states) == 3  # 6 pairs, 3 states
+    assert states.column_names == STATE_SCHEMA.names and len(states) == 3  # 6 pairs, 3 states
     agent = agent_dataset(published, "train", tokenizer)
     assert agent.column_names == ["prompt", "expert_action", "environment"]
     assert list(agent["expert_action"]) == ["go to room 0", "go to room 1", "go to room 0"]
     # Prompt identity: training renders exactly what sampling and evaluation tokenise.
-    for row, prompt in zip(states, agent["prompt"], strict=True):
-        state = state_from_row(row)
+    for state, prompt in zip(states_from_table(states.with_format("arrow")[:]), agent["prompt"], strict=True):
         assert prompt == agent_prompt_text(state, tokenizer)
         assert tokenizer(prompt, add_special_tokens=False).input_ids == agent_prompt(state, tokenizer)
     assert agent[1]["prompt"].endswith("Observation: a obs 1<|im_end|>\n<|im_start|>assistant\nAction:")
@@ -123,6 +130,19 @@ def test_datasets_render_the_one_prompt(published: str, tiny_model_dir: Path) ->
     assert all(p.endswith("<|im_start|>assistant\n<answer>") for p in critic["prompt"])
     assert critic_dataset(published, "train", tokenizer, "direct", seed=1)["pair_id"] != ids  # seeded order
     assert critic_dataset(published, "train", tokenizer, "direct", seed=0)["pair_id"] == ids
+
+
+def test_states_keep_the_published_history_window(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Rows published with a small history budget: training and evaluation see what was left out."""
+    steps = tuple(Step(f"room {i} " * 5, f"go to room {i}") for i in range(4))  # 45 characters a step
+    out = tmp_path / "ds"
+    publish_pairs(out, [make_trajectory("w", "test", steps)], history_chars=50)
+    states = sorted(expert_states(str(out), "test"), key=lambda s: s.step_index)
+    assert [(len(s.history), s.history_omitted) for s in states] == [(0, 0), (1, 0), (1, 1), (1, 2)]
+    assert states[3].history == (Step(steps[2].observation, steps[2].action),)
+    prompts = agent_dataset(str(out), "test", AutoTokenizer.from_pretrained(tiny_model_dir))["prompt"]
+    assert "(2 earlier steps omitted)" in prompts[3] and "earlier steps omitted" not in prompts[1]
+    assert prompts == [agent_prompt_text(s, AutoTokenizer.from_pretrained(tiny_model_dir)) for s in states]
 
 
 def test_both_orders_of_a_pair_share_an_optimiser_step(published: str, tiny_model_dir: Path) -> None:
@@ -184,6 +204,7 @@ def assert_loads(folder: Path) -> None:
     assert (folder / "tokenizer_config.json").is_file()
 
 
+@pytest.mark.slow  # trains with TRL
 def test_grpo_act_run_then_reference_model_from_saved_folder(
     tiny_model_dir: Path, published: str, tmp_path: Path
 ) -> None:
@@ -200,6 +221,7 @@ def test_grpo_act_run_then_reference_model_from_saved_folder(
     assert_loads(ref)
 
 
+@pytest.mark.slow  # trains with TRL
 def test_grpo_act_reason_protocol_run(tiny_model_dir: Path, published: str, tmp_path: Path) -> None:
     """The two-phase protocol through TRL's rollout_func: reasoning, harness tag (masked), digit."""
     overrides = [*FAST, "--max_completion_length", "32"]
@@ -226,10 +248,12 @@ def test_reason_generation_masks_the_harness_tag(tiny_model_dir: Path) -> None:
     assert len(direct[0]) == 1 and direct_mask == [[1]]
 
 
+@pytest.mark.slow  # trains with TRL
 def test_grpo_action_run(tiny_model_dir: Path, published: str, tmp_path: Path) -> None:
     assert_loads(train("action", published, str(tiny_model_dir), str(tmp_path / "action"), None, FAST))
 
 
+@pytest.mark.slow  # trains with TRL
 def test_sft_run(tiny_model_dir: Path, published: str, tmp_path: Path) -> None:
     sft = "--max_steps 2 --per_device_train_batch_size 2 --save_strategy no".split()
     assert_loads(train("sft", published, str(tiny_model_dir), str(tmp_path / "sft"), None, sft))

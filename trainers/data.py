@@ -12,10 +12,11 @@ import random
 from typing import TYPE_CHECKING
 
 import datasets
+import pyarrow as pa
 
 from pipelines.critic import critic_prompt_text
 from pipelines.prompts import AGENT_PROMPT_TOKENS, agent_prompt_text
-from schemas import state_from_row
+from schemas import states_from_table
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -35,7 +36,13 @@ def agent_dataset(
     """One row per expert state: the agent prompt text (ending "Action:"), expert action, environment."""
     states = states_dataset(data, split)
     return states.map(
-        lambda row: {"prompt": agent_prompt_text(state_from_row(row), tokenizer, max_prompt_tokens)},
+        lambda rows: {
+            "prompt": [
+                agent_prompt_text(state, tokenizer, max_prompt_tokens)
+                for state in states_from_table(pa.Table.from_pydict(rows))
+            ]
+        },
+        batched=True,
         remove_columns=[c for c in states.column_names if c not in AGENT_COLUMNS],
     ).select_columns(AGENT_COLUMNS)
 

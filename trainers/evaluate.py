@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import pyarrow as pa
 import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig
@@ -30,7 +31,7 @@ from pipelines.actions import normalise, parse_action
 from pipelines.critic import ANSWER_OPEN, SLOTS, critic_prompt_text, parse_tagged
 from pipelines.policy import Policy, load_policy
 from pipelines.prompts import ACTION_PREFIX, AGENT_PROMPT_TOKENS, agent_prompt, render_chat
-from schemas import State, state_from_row
+from schemas import STATE_SCHEMA, State, states_from_table
 from trainers.protocol import REASON_TOKENS, id_list
 
 ACTION_TOKENS = 24  # an action is one short line: the sampler's limit too
@@ -106,7 +107,7 @@ def critic_rows(data: str, split: str, max_pairs: int | None = None) -> list[dic
 def expert_states(data: str, split: str, max_states: int | None = None) -> list[State]:
     """The expert states of `split` (the "states" config), by state_id, the first `max_states`."""
     rows = sorted(datasets.load_dataset(data, "states", split=split), key=lambda row: row["state_id"])
-    return [state_from_row(row) for row in rows[:max_states]]
+    return states_from_table(pa.Table.from_pylist(rows[:max_states], schema=STATE_SCHEMA))
 
 
 def _batches(prompts: Sequence[list[int]], batch_size: int) -> list[list[int]]:

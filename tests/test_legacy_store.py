@@ -1,0 +1,108 @@
+"""A store and dataset written by actforge before schema 2.0 (tests/data/legacy-1.1, see its README)
+move to the current layout on the first `actforge refresh`: nothing is sampled again, the dataset
+becomes version 2 with version 1 in its history, and a second refresh changes nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from flows.cli import main
+from pipelines.policy import policy_name
+from pipelines.store import STORE_TABLES, Store
+from schemas import SCHEMA_VERSION
+from tests.factories import files_of, make_project
+
+LEGACY = Path(__file__).resolve().parent / "data" / "legacy-1.1"
+LEGACY_POLICY = "tiny-llama@1c9461ea069a"  # the policy name the fixture's samples are keyed by
+
+
+def _legacy_project(tmp_path: Path, tiny_model_dir: Path) -> Path:
+    """The fixture's store and dataset where the fixture's project had them, and that project."""
+    config = make_project(tmp_path, tiny_model_dir)
+    (tmp_path / "out").mkdir()
+    shutil.copy(LEGACY / "ds.duckdb", tmp_path / "out" / "ds.duckdb")
+    shutil.copytree(LEGACY / "ds", tmp_path / "out" / "ds")
+    return config
+
+
+def _query(path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def _pair_ids(out: Path, manifest: dict) -> list[str]:
+    shards = [s for s in manifest["shards"] if s["config"] == "default"]
+    return sorted(i for s in shards for i in pq.read_table(out / s["path"])["pair_id"].to_pylist())
+
+
+def test_fixture_policy_is_the_tiny_test_model(tiny_model_dir: Path) -> None:
+    # The fixture's samples only count as "already sampled" for the same policy name.
+    assert policy_name(str(tiny_model_dir)) == LEGACY_POLICY
+    manifest = json.loads((LEGACY / "ds" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["provenance"]["policy"] == LEGACY_POLICY and manifest["schema_version"] == "1.1"
+
+
+def test_opening_a_legacy_store_migrates_it_once(tmp_path: Path) -> None:
+    shutil.copy(LEGACY / "ds.duckdb", tmp_path / "ds.duckdb")
+    with Store(tmp_path / "ds.duckdb") as store:
+        assert store.migrated
+        counts = {t: store.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in STORE_TABLES}
+    assert counts == {"trajectories": 6, "steps": 20, "quarantine": 0, "samples": 60, "pairs": 60}
+    with Store(tmp_path / "ds.duckdb") as store:
+        assert not store.migrated
+
+
+@pytest.mark.slow  # the Prefect test server
+@pytest.mark.integration
+@pytest.mark.usefixtures("prefect_harness", "hf_offline")
+def test_refresh_migrates_a_legacy_store_without_sampling_again(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _legacy_project(tmp_path, tiny_model_dir)
+    out, store = tmp_path / "out" / "ds", tmp_path / "out" / "ds.duckdb"
+    old = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert (old["version"], old["schema_version"]) == (1, "1.1")
+    assert _query(store, "SELECT count(*) FROM samples") == [(60,)]
+    trajectory_columns = "SELECT column_name FROM duckdb_columns() WHERE table_name = 'trajectories'"
+    assert ("steps",) in _query(store, trajectory_columns)  # the 1.x layout: histories in every row
+
+    # 1. The first refresh migrates the store and publishes the same pairs in the 2.0 layout.
+    assert main(["refresh", "--config", str(config)]) == 0
+    printed = capsys.readouterr().out
+    assert "+0 trajectories, +0 states, +0 samples (0 policy calls), +0 pairs" in printed
+    assert "version: 2" in printed
+    tables = {name for (name,) in _query(store, "SELECT table_name FROM duckdb_tables()")}
+    assert tables == set(STORE_TABLES)  # legacy `states` and renamed 1.x tables are gone
+    for table, (schema, _key) in STORE_TABLES.items():
+        columns = _query(store, f"SELECT column_name FROM duckdb_columns() WHERE table_name = '{table}'")
+        assert [c for (c,) in columns] == schema.names, table
+    counts = {t: _query(store, f"SELECT count(*) FROM {t}")[0][0] for t in STORE_TABLES}
+    assert counts == {"trajectories": 6, "steps": 20, "quarantine": 0, "samples": 60, "pairs": 60}
+
+    new = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert (new["version"], new["parent_version"], new["schema_version"]) == (2, 1, SCHEMA_VERSION)
+    assert new["history"][0] == old["history"][0]  # version 1 stays in the history
+    assert [h["version"] for h in new["history"]] == [1, 2]
+    assert new["added"] == {
+        "trajectories": 0,
+        "states": 0,
+        "pairs": {"train": 0, "validation": 0, "test": 0},
+    }
+    assert new["stats"]["samples"] == 60 and new["stats"]["pairs"] == 60
+    assert (new["stats"]["trajectories"], new["stats"]["states"]) == (6, 20)
+    assert new["splits"] == old["splits"] == {"train": 54, "validation": 6}
+    assert new["provenance"]["policy"] == LEGACY_POLICY
+    assert _pair_ids(out, new) == _pair_ids(LEGACY / "ds", old)  # the same 60 pairs, none re-sampled
+    files = files_of(out)
+
+    # 2. A second refresh: nothing to migrate, sample or publish; every file stays byte for byte.
+    assert main(["refresh", "--config", str(config)]) == 0
+    printed = capsys.readouterr().out
+    assert "+0 samples (0 policy calls), +0 pairs" in printed and "version: 2" in printed
+    assert files_of(out) == files
