@@ -6,7 +6,9 @@ Generated data: trajectories of 5-40 steps (observations 40-400 characters, acti
 step a state with K=4 alternatives, delivered in build-sized batches (about 2,000 pairs). Each
 contender ingests all batches once (all new), then the same batches again (all duplicates), and
 ends with the deduplicated data on disk. Every contender runs in its own process, so the peak
-memory it reports (ru_maxrss) is its own; generating the batches is not timed.
+memory it reports (ru_maxrss) is its own; generating the batches is not timed. Each contender runs
+`--repeat` times (pandas-rows `--repeat-slow` times) and the median run is reported, because run
+to run times on a small shared machine vary by up to a third.
 
 - store: `Store.stage` per batch (trajectories, steps once, slim pairs), `Store.merge` per pass.
 - pandas-rows: the rows as a self-contained pair table holds them (each with its full history),
@@ -29,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -238,16 +241,20 @@ def child(contender: str, total: int) -> None:
     print(json.dumps(result))
 
 
-def measure(contender: str, total: int) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", contender, "--pairs", str(total)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"{contender:>14} {total:>9,} pairs: {json.dumps(result)}", file=sys.stderr)
-    return result
+def measure(contender: str, total: int, repeat: int) -> dict[str, Any]:
+    """`repeat` runs, each in a fresh process; the run with the median total time, and all totals."""
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", contender, "--pairs", str(total)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(f"{contender:>14} {total:>9,} pairs: {json.dumps(runs[-1])}", file=sys.stderr)
+    runs.sort(key=lambda r: r["total_s"])
+    return runs[len(runs) // 2] | {"totals_s": [r["total_s"] for r in runs]}
 
 
 def main() -> None:
@@ -257,16 +264,21 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--scale", type=int, default=4, help="also run the store on SCALE x PAIRS")
     parser.add_argument("--contenders", default="store,pandas-rows,pandas-tables,set")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per contender (the median is kept)")
+    parser.add_argument("--repeat-slow", type=int, default=1, help="runs of pandas-rows (minutes each)")
     parser.add_argument("--json", help="write the result here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.pairs)
         return
-    runs = {name: measure(name, args.pairs) for name in args.contenders.split(",")}
+    runs = {
+        name: measure(name, args.pairs, args.repeat_slow if name == "pandas-rows" else args.repeat)
+        for name in args.contenders.split(",")
+    }
     result = {"pairs": args.pairs, "runs": runs}
     if args.scale > 1:
-        large = measure("store", args.pairs * args.scale)
+        large = measure("store", args.pairs * args.scale, args.repeat)
         result["store_scaled"] = {"pairs": args.pairs * args.scale, **large}
         result["scale_time_ratio"] = large["total_s"] / runs["store"]["total_s"]
     base = runs["store"]["total_s"]

@@ -180,3 +180,27 @@ def test_cli_build_records_its_config_in_the_provenance(tmp_path: Path, tiny_mod
     manifest = read_manifest(out)
     assert manifest["provenance"] == expected.provenance(policy_name(str(tiny_model_dir)))
     assert manifest["provenance"]["k"] == 2 and manifest["stats"]["samples"] == 2 * 3
+
+
+def test_changing_a_default_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one line `k: int = _option(4, ...)` changed to 7: the CLI, a project file and what the
+    flow samples with all follow, because each of them reads BuildConfig."""
+    import flows.cli
+    import pipelines.project
+
+    k_field = next(f for f in FIELDS if f.name == "k")
+
+    @dataclasses.dataclass(frozen=True)
+    class SevenAlternatives(BuildConfig):
+        k: int = dataclasses.field(default=7, metadata=k_field.metadata)
+
+    for module in (flows.cli, pipelines.project):
+        monkeypatch.setattr(module, "BuildConfig", SevenAlternatives)
+    args = flows.cli._parser().parse_args(MINIMAL)
+    assert args.k == 7
+    from_cli = flows.cli._build_config(args)
+    project = tmp_path / "p.yaml"
+    project.write_text("sources: [x]\nout: o\n", encoding="utf-8")
+    from_file = pipelines.project.load_project(project).build
+    for config in (from_cli, from_file):
+        assert config.k == 7 and config.sampling.k == 7 and config.provenance("p")["k"] == 7
