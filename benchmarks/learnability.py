@@ -16,21 +16,22 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
+import pyarrow.compute as pc
+
+from pipelines import steps
 from pipelines.filters import ACCEPTED
-from pipelines.pairs import make_pairs
-from pipelines.publish import publish
 from pipelines.sources.scienceworld import collect_scienceworld
-from pipelines.states import states_of
-from schemas import PAIR_SCHEMA, Pair, Sample, to_arrow
+from pipelines.states import load_states
+from pipelines.store import Store
+from schemas import Sample
 from schemas.ids import sample_id
 from trainers.evaluate import evaluate, format_table
 from trainers.train import train
 
 SPEC = "scienceworld:find-non-living-thing,find-living-thing,find-plant,find-animal@train:6,test:2"
-HISTORY_CHARS = 0  # no history in the prompt: the signal is in the two actions, and CPU steps are slow
+HISTORY_CHARS = 0  # no history in the rows: the signal is in the two actions, and CPU steps are slow
 OBSERVATION_CHARS = 300  # observations cut too (the room description can run to 1,000+ characters)
 
 
@@ -41,27 +42,37 @@ def backwards(action: str) -> str:
     return action[::-1]
 
 
-def build_pairs(spec: str) -> list[Pair]:
-    """One (expert, expert-backwards) pair per expert state, made the way the pipeline makes pairs."""
-    pairs = []
-    for full in states_of(collect_scienceworld(spec).trajectories):
-        state = replace(full, observation=full.observation[:OBSERVATION_CHARS])
-        alternative = backwards(state.expert_action)
-        sample = Sample(
-            sample_id=sample_id(state.state_id, POLICY, "-", 0),
-            state_id=state.state_id,
-            policy=POLICY,
-            params_hash="-",
-            params="{}",
-            seed=0,
-            sample_index=0,
-            raw_output=alternative,
-            action=alternative,
-            verdict=ACCEPTED,
-            reason="ok",
-        )
-        pairs += make_pairs(state, [sample])
-    return pairs
+def build(spec: str, out: Path) -> None:
+    """One (expert, expert-backwards) pair per expert state, made and published the way a build does."""
+    collected = collect_scienceworld(spec)
+    observation = collected.steps["observation"]
+    cut = pc.utf8_slice_codeunits(observation, 0, OBSERVATION_CHARS)
+    collected.steps = collected.steps.set_column(
+        collected.steps.column_names.index("observation"), "observation", cut
+    )
+    with Store(out.parent / f"{out.name}.duckdb") as store:
+        trajectory_ids, _ = steps.record(store, collected)
+        state_ids = steps.select(store, trajectory_ids, None)
+        states = load_states(store, trajectory_ids, state_ids, HISTORY_CHARS)
+        samples = [
+            Sample(
+                sample_id=sample_id(state.state_id, POLICY, "-", 0),
+                state_id=state.state_id,
+                policy=POLICY,
+                params_hash="-",
+                params="{}",
+                seed=0,
+                sample_index=0,
+                raw_output=backwards(state.expert_action),
+                action=backwards(state.expert_action),
+                verdict=ACCEPTED,
+                reason="ok",
+            )
+            for state in states
+        ]
+        steps.store_batch(store, states, samples)
+        steps.finish(store)
+        steps.publish_dataset(store, out, trajectory_ids, [spec], {"sources": [spec]}, HISTORY_CHARS)
 
 
 def main() -> None:
@@ -73,13 +84,7 @@ def main() -> None:
     args, overrides = parser.parse_known_args()
     out = Path(args.out)
     if not (out / "manifest.json").is_file():
-        publish(
-            to_arrow(build_pairs(args.spec), PAIR_SCHEMA),
-            out,
-            {"sources": [args.spec]},
-            {},
-            critic_history_chars=HISTORY_CHARS,
-        )
+        build(args.spec, out)
     manifest = json.loads((out / "manifest.json").read_text())
     print(f"dataset: {out} {manifest['splits']}")
     before = evaluate(str(out), args.model, max_pairs=args.max_pairs, max_states=0)

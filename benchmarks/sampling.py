@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from pipelines.config import BuildConfig
 from pipelines.policy import load_policy
 from pipelines.prompts import agent_prompt
 from pipelines.sampling import SamplingParams, generate_k
@@ -74,7 +75,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     policy = load_policy(args.policy)
-    params = SamplingParams(k=args.k)
+    params = BuildConfig(k=args.k).sampling
     prompt = agent_prompt(STATE, policy.tokenizer, params.max_prompt_tokens)
     timings: dict[str, list[float]] = {"separate": [], "shared": []}
     for repeat in range(args.repeats + 1):
