@@ -262,21 +262,21 @@ class Store:
         """Published rows of one split (None: all), streamed in order: `pairs` (PAIR_SCHEMA) or
         `states` (STATE_SCHEMA). `states` are those with pairs, unless `state_ids` names them.
         """
-        with self._cursor({"ids": self._wanted("trajectory_id", trajectory_ids)}) as cur:
-            sql = "SELECT trajectory_id FROM trajectories JOIN ids USING (trajectory_id) WHERE split = ?"
-            split_ids = (
-                cur.sql(sql, params=[split]) if split else cur.sql(sql.replace("split = ?", "true"))
-            ).to_arrow_table()
-        tables = {"wanted_split": split_ids}
-        if kind == "states":
-            if state_ids is None:
-                with self._cursor({"ids": split_ids}) as cur:
-                    sql = "SELECT state_id FROM steps JOIN ids USING (trajectory_id) "
-                    sql += "SEMI JOIN pairs USING (state_id)"
-                    chosen = cur.sql(sql)
-                    tables["wanted_states"] = chosen.to_arrow_table()
-            else:
-                tables["wanted_states"] = self._wanted("state_id", state_ids)
+        tables = {"ids": self._wanted("trajectory_id", trajectory_ids)}
+        scope = "SELECT trajectory_id FROM trajectories JOIN ids USING (trajectory_id) WHERE split = ?"
+        if state_ids is not None:  # only these states' trajectories: a sampling batch's query stays small
+            tables["wanted_states"] = self._wanted("state_id", state_ids)
+            scope += (
+                " AND trajectory_id IN (SELECT trajectory_id FROM steps JOIN wanted_states USING (state_id))"
+            )
+        with self._cursor(tables) as cur:
+            rows = cur.sql(scope, params=[split]) if split else cur.sql(scope.replace("split = ?", "true"))
+            tables["wanted_split"] = rows.to_arrow_table()
+        if kind == "states" and state_ids is None:  # the states that have pairs
+            with self._cursor({"ids": tables["wanted_split"]}) as cur:
+                sql = "SELECT state_id FROM steps JOIN ids USING (trajectory_id) "
+                sql += "SEMI JOIN pairs USING (state_id)"
+                tables["wanted_states"] = cur.sql(sql).to_arrow_table()
         schema = PAIR_SCHEMA if kind == "pairs" else STATE_SCHEMA
         cur = self.con.cursor()
         for name, table in tables.items():
