@@ -27,7 +27,7 @@ def trajectory_tables(trajectories: Sequence[Trajectory]) -> tuple[pa.Table, pa.
     `chars_before` (the text of all earlier steps) lets a history window be cut by a character
     budget with one range query, whatever the trajectory's length.
     """
-    meta = {name: [getattr(t, name) for t in trajectories] for name in TRAJECTORY_SCHEMA.names[:-1]}
+    meta = {n: [getattr(t, n) for t in trajectories] for n in TRAJECTORY_SCHEMA.names if n != "num_steps"}
     meta["num_steps"] = [len(t.steps) for t in trajectories]
     steps = [s for t in trajectories for s in t.steps]
     trajectory_ids = [t.trajectory_id for t in trajectories for _ in t.steps]
