@@ -70,3 +70,22 @@ def normalise(action: str, environment: str = "generic") -> str:
     for pattern, replacement in _COMPILED.get(environment, ()):
         text = pattern.sub(replacement, text)
     return text
+
+
+MAX_EXPERT_ACTION_CHARS = 500  # far above any real environment's command; a longer one is a paste error
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 (but tab and newline), DEL, C1
+
+
+def expert_action_problem(action: str) -> tuple[str, str] | None:
+    """Why an expert action cannot teach anything (reason, detail), or None when it is usable."""
+    if not action.strip():
+        return "empty_action", "the expert action is empty or only whitespace"
+    found = _CONTROL.search(action)
+    if found:
+        return "control_characters", f"the expert action holds control character U+{ord(found.group()):04X}"
+    if len(action) > MAX_EXPERT_ACTION_CHARS:
+        return (
+            "overlong_action",
+            f"the expert action has {len(action)} characters (at most {MAX_EXPERT_ACTION_CHARS})",
+        )
+    return None

@@ -488,3 +488,102 @@ def test_data_after_a_json_array_is_quarantined(tmp_path: Path) -> None:
     assert [(q.position, q.reason, q.raw) for q in got.quarantined] == [
         ("record 3", "invalid_json", "{extra}")
     ]
+
+
+# --- files and records that used to stop a build or hide good records (issue 9) -----------------
+
+NATIVE = {
+    "task": "boil",
+    "environment": "scienceworld",
+    "instruction": "Boil water.",
+    "steps": [{"observation": "A kitchen.", "action": "activate stove"}],
+}
+
+
+def _native(**changes: object) -> dict:
+    return NATIVE | changes
+
+
+def _step_action(action: str) -> dict:
+    return _native(steps=[{"observation": "A kitchen.", "action": action}])
+
+
+def test_one_bad_record_never_stops_the_file(tmp_path: Path) -> None:
+    deep = "[" * 100_000 + "]" * 100_000  # deeper than Python's recursion limit
+    lines = [
+        json.dumps(_native(instruction="first good")),
+        json.dumps(_native(instruction="deep", extra=None))[:-1] + f', "deep": {deep}}}',
+        json.dumps(_native(instruction="surrogate")).replace('"surrogate"', '"bad \\ud800 text"'),
+        json.dumps(_native(instruction="last good")),
+    ]
+    path = tmp_path / "native.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    got = _collect(path)
+    assert [t.instruction for t in got.trajectories] == ["first good", "last good"]
+    assert sorted(_bad(got)) == [
+        ("line 2", "too_deep"),
+        ("line 3", "unencodable_text"),
+    ]
+
+
+def test_deep_nesting_in_a_json_array_is_quarantined(tmp_path: Path) -> None:
+    path = tmp_path / "records.json"
+    path.write_text(
+        "[" + json.dumps(_native()) + ", " + "[" * 100_000 + "]" * 100_000 + "]", encoding="utf-8"
+    )
+    got = _collect(path, fmt="native")
+    assert len(got.trajectories) == 1
+    assert [reason for _, reason in _bad(got)] == ["too_deep"]
+
+
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [
+        ("", "empty_action"),
+        ("   \t ", "empty_action"),
+        ("open\x1b[31m door", "control_characters"),
+        ("ring\x07", "control_characters"),
+        ("nul\x00here", "control_characters"),
+        ("go " * 400, "overlong_action"),
+    ],
+)
+def test_bad_expert_actions_are_quarantined(tmp_path: Path, action: str, reason: str) -> None:
+    path = tmp_path / "native.jsonl"
+    good = json.dumps(_native(instruction="good"))
+    path.write_text(json.dumps(_step_action(action)) + "\n" + good + "\n", encoding="utf-8")
+    got = _collect(path)
+    assert [t.instruction for t in got.trajectories] == ["good"]
+    [(position, got_reason)] = _bad(got)
+    assert (position, got_reason) == ("line 1", reason)
+    assert "step 0" in got.quarantined[0].detail
+
+
+def test_a_pretty_printed_object_is_one_record(tmp_path: Path) -> None:
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(_native(), indent=2), encoding="utf-8")
+    got = _collect(path)
+    assert got.quarantined == [] and [t.task for t in got.trajectories] == ["boil"]
+
+
+@pytest.mark.parametrize("first", ['"a stray string"', '{"note": "exported 2026-11-26"}'])
+def test_a_note_on_line_one_is_one_bad_record(tmp_path: Path, first: str) -> None:
+    path = tmp_path / "native.jsonl"
+    path.write_text(first + "\n" + json.dumps(_native()) + "\n", encoding="utf-8")
+    got = _collect(path)
+    assert [t.task for t in got.trajectories] == ["boil"]
+    assert [position for position, _ in _bad(got)] == ["line 1"]
+
+
+def test_utf16_files_are_read_and_unmarked_ones_say_encoding(tmp_path: Path) -> None:
+    text = json.dumps(_native(instruction="Koche Wasser, bitte: ä")) + "\n"
+    marked = tmp_path / "marked.jsonl"
+    marked.write_bytes(text.encode("utf-16"))  # with a byte order mark
+    got = _collect(marked)
+    assert got.quarantined == [] and got.trajectories[0].instruction == "Koche Wasser, bitte: ä"
+    unmarked = tmp_path / "unmarked.jsonl"
+    unmarked.write_bytes(text.encode("utf-16-le"))
+    got = _collect(unmarked)
+    assert got.trajectories == []
+    [record] = got.quarantined
+    assert (record.reason, record.position) == ("encoding", "whole file")
+    assert "UTF-8" in record.detail

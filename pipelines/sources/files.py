@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from pipelines.actions import expert_action_problem
 from pipelines.sources import FILE_FORMATS, Collected, quarantine
 from pipelines.sources.conversation import BadRecord, ParsedConversation, parse_conversation
 from schemas import SPLITS, Quarantined, Step, Trajectory
@@ -140,6 +141,14 @@ def _collect_file(file: _File, forced: str | None, bar: tqdm) -> Collected:
             return _unknown_format(file, f"not a readable Parquet file: {err}", "")
         return _build_all(file, forced or "native", raws, bar)
     data = file.path.read_bytes().removeprefix(codecs.BOM_UTF8)
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeError as err:
+            return _unreadable(file, "encoding", f"a UTF-16 byte order mark, but not UTF-16: {err}")
+    elif b"\x00" in data[:4096]:
+        detail = "NUL bytes: UTF-16 or UTF-32 without a byte order mark, or binary; save it as UTF-8"
+        return _unreadable(file, "encoding", detail)
     raws = list(_json_records(file, data))
     fmt = forced or _detect(raws)
     if fmt is None:
@@ -159,21 +168,34 @@ def _build_all(file: _File, fmt: str, raws: list[_Raw], bar: tqdm) -> Collected:
                 trajectories.append(_BUILDERS[fmt](raw.value, file))
             except BadRecord as err:
                 bad = err
+            except RecursionError:
+                bad = BadRecord("too_deep", "nested deeper than this reader follows")
+            except UnicodeEncodeError as err:
+                bad = BadRecord(
+                    "unencodable_text", f"text that is not valid Unicode (a lone surrogate?): {err}"
+                )
+            except Exception as err:  # one record never stops a build; the reason names the error
+                bad = BadRecord("unreadable_record", f"{type(err).__name__}: {err}")
         if bad is not None:
             quarantined.append(quarantine(file.source, raw.position, bad.reason, bad.detail, raw.text))
     return Collected.of(trajectories, quarantined)
 
 
 def _detect(raws: list[_Raw]) -> str | None:
-    """Format of the first record that decoded, so a bad first line does not hide the format."""
-    first = next((raw for raw in raws if raw.error is None), None)
-    return None if first is None else detect_format(first.value)
+    """Format of the first record that looks like one, so a note or a bad first line is one bad
+    record and does not hide the format of the rest."""
+    formats = (detect_format(raw.value) for raw in raws if raw.error is None)
+    return next((fmt for fmt in formats if fmt is not None), None)
 
 
 def _unknown_format(file: _File, detail: str, text: str) -> Collected:
     """One quarantine record for a whole file whose format cannot be told."""
-    record = quarantine(file.source, file.position("whole file"), "unknown_format", detail, text)
-    return Collected.of([], [record])
+    return _unreadable(file, "unknown_format", detail, text)
+
+
+def _unreadable(file: _File, reason: str, detail: str, text: str = "") -> Collected:
+    """One quarantine record for a whole file, with the reason it cannot be read."""
+    return Collected.of([], [quarantine(file.source, file.position("whole file"), reason, detail, text)])
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -182,6 +204,13 @@ def _unknown_format(file: _File, detail: str, text: str) -> Collected:
 def _json_records(file: _File, data: bytes) -> Iterator[_Raw]:
     if data.lstrip().startswith(b"["):
         return _array_records(file, data.decode("utf-8", errors="surrogateescape"))
+    if data.lstrip().startswith(b"{") and b"\n" in data.strip():  # maybe one pretty-printed object
+        try:
+            whole = _decoded(file.position("record 1"), data.decode("utf-8"))
+        except UnicodeDecodeError:  # read line by line: the bad lines are quarantined alone
+            whole = None
+        if whole is not None and whole.error is None:
+            return iter([whole])
     return _jsonl_records(file, data)
 
 
@@ -204,6 +233,10 @@ def _decoded(position: str, text: str) -> _Raw:
         return _Raw(position, text, json.loads(text))
     except json.JSONDecodeError as err:
         return _Raw(position, text, error=BadRecord("invalid_json", f"not JSON: {err}"))
+    except RecursionError:
+        return _Raw(
+            position, text, error=BadRecord("too_deep", "JSON nested deeper than this reader follows")
+        )
 
 
 def _array_records(file: _File, text: str) -> Iterator[_Raw]:
@@ -219,9 +252,10 @@ def _array_records(file: _File, text: str) -> Iterator[_Raw]:
         position = file.position(f"record {number}")
         try:
             value, end = decoder.raw_decode(text, index)
-        except json.JSONDecodeError as err:
-            detail = f"not JSON from here to the end of the file: {err}"
-            yield _Raw(position, _printable(text[index:]), error=BadRecord("invalid_json", detail))
+        except (json.JSONDecodeError, RecursionError) as err:
+            reason = "too_deep" if isinstance(err, RecursionError) else "invalid_json"
+            detail = f"not readable from here to the end of the file: {reason.replace('_', ' ')} {err}"
+            yield _Raw(position, _printable(text[index:]), error=BadRecord(reason, detail))
             return
         yield _array_element(position, text[index:end], value)
         index = end
@@ -311,6 +345,10 @@ def _trajectory(
     reward: float | None = None,
     split: str | None = None,
 ) -> Trajectory:
+    for i, step in enumerate(steps):
+        problem = expert_action_problem(step.action)
+        if problem is not None:
+            raise BadRecord(problem[0], f"step {i}: {problem[1]}")
     tid = trajectory_id(task, environment, instruction, steps)
     return Trajectory(
         trajectory_id=tid,
