@@ -66,18 +66,11 @@ def publish(store: Store, config: BuildConfig, trajectory_ids: list[str], policy
     return steps.publish_dataset(store, out, trajectory_ids, config.sources, provenance, config.history_chars)
 
 
-def default_store(out: Path) -> Path:
-    """The store sits beside the dataset, never inside it."""
-    return out.parent / f"{out.name}.duckdb"
-
-
 @flow(name="build", task_runner=ThreadPoolTaskRunner(max_workers=COLLECT_WORKERS))
 def build(config: BuildConfig) -> dict[str, Any]:
     """Build a critique dataset into `config.out`; returns what this run added and the dataset's counts."""
-    config.check_complete()
-    out_path = Path(config.out)
-    store_path = Path(config.store) if config.store else default_store(out_path)
-    results = Path(config.cache_dir) if config.cache_dir else store_path.with_suffix(".cache")
+    config.check_ready()
+    out_path, store_path, results = Path(config.out), config.store_path, config.cache_path
     params, filters = config.sampling, config.filters
     name = policy_name(config.policy)
     collected = Collected()

@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stats", help="print the counts of a built dataset")
     s.add_argument("out", help="a folder written by `actforge build`")
     s.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    for command in sub.choices.values():
+        command.add_argument(
+            "--verbose", action="store_true", help="on an error, show the traceback (and Prefect's)"
+        )
     return parser
 
 
@@ -136,13 +140,15 @@ def _print_build(result: dict[str, Any]) -> None:
 
 
 def build_command(args: argparse.Namespace, overrides: list[str]) -> int:
-    configure_prefect()
+    config = _build_config(args)
+    config.check_ready()  # sources and paths before any work (and before Prefect starts)
+    configure_prefect(args.verbose)
     if not args.train:
         if overrides:
             raise ValueError(f"unrecognized arguments: {' '.join(overrides)} (TRL overrides need --train)")
         from flows.build import build
 
-        result = build(_build_config(args))
+        result = build(config)
         _print_build(result)
         if args.push_to_hub:
             _print_push(_push(result["out"], args.push_to_hub, None, False))
@@ -152,7 +158,7 @@ def build_command(args: argparse.Namespace, overrides: list[str]) -> int:
 
     check_overrides(args.stage3, overrides)  # fail on a bad override before building
     result = build_and_train(
-        config=_build_config(args),
+        config=config,
         output_dir=args.output_dir or f"{args.out.rstrip('/')}-recipe",
         recipe_args=_recipe_args(args, overrides),
     )
@@ -186,8 +192,11 @@ def _print_push(result: dict[str, Any]) -> None:
         print(f"hub: {result['repo_id']} already has this version; no commit")
 
 
-def refresh_command(config: str, push_to_hub: str | None) -> int:
-    configure_prefect()
+def refresh_command(config: str, push_to_hub: str | None, verbose: bool) -> int:
+    from pipelines.project import load_project
+
+    load_project(config).build.check_ready()  # the project's sources and paths before any work
+    configure_prefect(verbose)
     from flows.refresh import refresh
 
     result = refresh(config, push_to_hub)
@@ -199,7 +208,7 @@ def refresh_command(config: str, push_to_hub: str | None) -> int:
 
 
 def serve_command(config: str, cron: str | None, interval: int | None) -> int:
-    configure_prefect()
+    configure_prefect(verbose=True)  # served runs keep their logs in the UI
     from flows.refresh import refresh
     from pipelines.project import load_project
 
@@ -272,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             return train_command(args, overrides)
         if args.command == "refresh":
-            return refresh_command(args.config, args.push_to_hub)
+            return refresh_command(args.config, args.push_to_hub, args.verbose)
         if args.command == "serve":
             return serve_command(args.config, args.cron, args.interval)
         if args.command == "publish":
@@ -280,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return build_command(args, overrides)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        if args.verbose:
+            raise
         print(f"actforge: error: {exc}", file=sys.stderr)
         return 2
 

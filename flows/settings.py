@@ -11,7 +11,21 @@ PREFECT_DEFAULTS = {
 }
 
 
-def configure_prefect() -> None:
-    """Set defaults before Prefect is imported; a user's own environment wins."""
+# Prefect's loggers of task and flow runs, as its logging config names them in the environment.
+RUN_LOGGERS = (
+    "PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL",
+    "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL",
+)
+
+
+def configure_prefect(verbose: bool = False) -> None:
+    """Set defaults before Prefect is imported; a user's own environment wins.
+
+    Unless `verbose`, a failing task or flow run does not log its traceback: actforge reports an
+    expected error in one line itself, and an unexpected one still ends in Python's traceback.
+    """
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    if not verbose:
+        for key in RUN_LOGGERS:
+            os.environ.setdefault(key, "CRITICAL")

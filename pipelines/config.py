@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pipelines.filters import ADMISSIBLE_MODES, FilterConfig
 from pipelines.policy import DEFAULT_POLICY
 from pipelines.sampling import SamplingParams
-from pipelines.sources import FILE_FORMATS
+from pipelines.sources import FILE_FORMATS, check_source
 from schemas import SCHEMA_VERSION
 
 
@@ -84,6 +85,36 @@ class BuildConfig:
         """A build needs sources and an output folder; a config may lack them until then."""
         if not self.sources or not self.out:
             raise ValueError("a build needs at least one source and an output folder (`sources`, `out`)")
+
+    @property
+    def store_path(self) -> Path:
+        """The store: `store`, else beside the dataset (never inside it)."""
+        out = Path(self.out)
+        return Path(self.store) if self.store else out.parent / f"{out.name}.duckdb"
+
+    @property
+    def cache_path(self) -> Path:
+        """Prefect's persisted task results: `cache_dir`, else beside the store."""
+        return Path(self.cache_dir) if self.cache_dir else self.store_path.with_suffix(".cache")
+
+    def check_ready(self) -> None:
+        """Every source readable and every path usable, checked before any work: one clear error."""
+        self.check_complete()
+        for spec in self.sources:
+            check_source(spec)
+        out, store = Path(self.out), self.store_path
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out}: exists and is not a folder")
+        if store.resolve() == out.resolve():
+            raise ValueError(f"--store {store}: the same path as --out; the store sits beside the dataset")
+        if store.is_dir():
+            raise ValueError(f"--store {store}: is a folder, not a DuckDB file")
+        for path, flag in ((store, "--store"), (self.cache_path, "--cache-dir")):
+            parent = next((p for p in [path, *path.parents] if p.exists()), None)
+            if parent is not None and parent != path and not parent.is_dir():
+                raise ValueError(f"{flag} {path}: {parent} is a file, not a folder")
+        if self.cache_path.exists() and not self.cache_path.is_dir():
+            raise ValueError(f"--cache-dir {self.cache_path}: exists and is not a folder")
 
     @property
     def sampling(self) -> SamplingParams:

@@ -67,7 +67,9 @@ def publish(
     if unknown:
         raise ValueError(f"unknown split values {unknown}; expected {list(SPLITS)}")
     if stats["pairs"] == 0:
-        raise ValueError("no pairs to publish")
+        why = {k: stats[k] for k in ("trajectories", "states", "samples", "quarantined")}
+        reasons = stats["quarantined_by_reason"] | stats["samples_by_reason"]
+        raise ValueError(f"no pairs to publish: {why}, reasons {reasons}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     root = out.resolve()

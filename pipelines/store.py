@@ -10,6 +10,7 @@ are merged when the store next opens. The store is the build's memory, not the p
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -52,17 +53,19 @@ class Store:
 
     def __init__(self, path: Path | str, memory_limit: str = MEMORY_LIMIT) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise RuntimeError(f"store {self.path} is a folder, not a DuckDB file")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.con = duckdb.connect(str(self.path), config={"memory_limit": memory_limit})
-        except duckdb.IOException as exc:
-            raise RuntimeError(f"cannot open store {self.path}: is another build using it? ({exc})") from exc
         self.staging = self.path.with_name(self.path.name + ".staged")
         self._next_batch: int | None = None
-        with self.transaction():
-            self.migrated = migrate_if_legacy(self.con)
-            for table, (schema, _key) in STORE_TABLES.items():
-                self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_columns(schema)})")
+        try:
+            self.con = duckdb.connect(str(self.path), config={"memory_limit": memory_limit})
+            with self.transaction():
+                self.migrated = migrate_if_legacy(self.con)
+                for table, (schema, _key) in STORE_TABLES.items():
+                    self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_columns(schema)})")
+        except duckdb.Error as exc:  # locked, corrupt, truncated, or not a DuckDB file at all
+            raise RuntimeError(_open_error(self.path, exc)) from exc
         self.merge()
 
     def close(self) -> None:
@@ -329,6 +332,16 @@ class Store:
             "quarantined": sum(quarantined.values()),
             "quarantined_by_reason": quarantined,
         }
+
+
+def _open_error(path: Path, exc: Exception) -> str:
+    """One line on why a store cannot be opened: held by a process (which), or not a store."""
+    text = str(exc)
+    held = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", text)
+    if held:
+        return f"store {path} is in use by process {held.group(2)} ({held.group(1)}); wait for it or stop it"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return f"store {path} is corrupt or not a DuckDB store ({first}); move it away to start afresh"
 
 
 def _first_per_key(rows: pa.Table, key: str) -> pa.Table:

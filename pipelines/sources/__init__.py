@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -77,3 +78,19 @@ def collect(spec: str, fmt: str | None = None, progress: bool = True) -> Collect
     from pipelines.sources.files import collect_files
 
     return collect_files(spec, fmt=fmt, progress=progress)
+
+
+def check_source(spec: str) -> None:
+    """A source spec that can be read: a ValueError or FileNotFoundError naming what is wrong."""
+    if spec.startswith("scienceworld:"):
+        from pipelines.sources.scienceworld import parse_spec
+
+        parse_spec(spec)
+        return
+    head, sep, tail = spec.partition(":")
+    if sep and head.isidentifier() and head not in FILE_FORMATS and not Path(spec).exists():
+        known = ", ".join(["scienceworld", *FILE_FORMATS])
+        raise ValueError(f"source {spec!r}: unknown format {head!r}; expected one of {known}, or a path")
+    from pipelines.sources.files import source_files
+
+    source_files(spec)

@@ -1,0 +1,102 @@
+"""Every error a user causes by arguments or paths is one line on stderr and exit code 2, found
+before any work starts (no Prefect server, no model); a store that cannot be opened says why."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.cli import main
+from pipelines.store import Store
+from tests.factories import EXAMPLES
+
+NATIVE = str(EXAMPLES / "native.jsonl")
+
+
+def _one_error_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert line.startswith("actforge: error: ")
+    return line.removeprefix("actforge: error: ")
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--source", "csv:trajectories.csv", "--out", "o"], "unknown format 'csv'"),
+        (["--source", "missing.jsonl", "--out", "o"], "no such file or folder 'missing.jsonl'"),
+        (["--source", "scienceworld:no-such-task", "--out", "o"], "unknown ScienceWorld task"),
+        (["--source", NATIVE, "--out", "o", "--k", "0"], "k must be at least 1, got 0"),
+        (["--source", NATIVE, "--out", "o", "--max-states", "-2"], "max_states must be 0 or more"),
+        (["--source", NATIVE, "--out", NATIVE], "exists and is not a folder"),
+        (["--source", NATIVE, "--out", "o", "--store", "o"], "the same path as --out"),
+        (["--source", NATIVE, "--out", "o", "--store", f"{NATIVE}/s.duckdb"], "is a file, not a folder"),
+        (["--source", NATIVE, "--out", "o", "--store", "."], "is a folder, not a DuckDB file"),
+        (["--source", NATIVE, "--out", "o", "--cache-dir", NATIVE], "exists and is not a folder"),
+    ],
+)
+def test_build_argument_errors_are_one_line_before_any_work(
+    extra: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert expected in _one_error_line(["build", *extra], capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written: no store, no out
+
+
+def test_refresh_checks_the_project_before_any_work(tmp_path: Path, capsys) -> None:
+    project = tmp_path / "p.yaml"
+    project.write_text("sources: [missing]\nout: out/ds\n", encoding="utf-8")
+    assert "no such file or folder" in _one_error_line(["refresh", "--config", str(project)], capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_corrupt_or_truncated_store_says_so(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.duckdb"
+    garbage.write_bytes(b"not a database at all\n" * 100)
+    with pytest.raises(RuntimeError, match=r"store .*garbage.duckdb is corrupt or not a DuckDB store"):
+        Store(garbage)
+    truncated = tmp_path / "truncated.duckdb"
+    legacy = Path(__file__).resolve().parent / "data" / "legacy-1.1" / "ds.duckdb"
+    truncated.write_bytes(legacy.read_bytes()[:100_000])
+    with pytest.raises(RuntimeError, match="is corrupt or not a DuckDB store"):
+        Store(truncated)
+    with pytest.raises(RuntimeError, match="is a folder, not a DuckDB file"):
+        Store(tmp_path)
+
+
+def test_a_store_held_by_another_process_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "held.duckdb"
+    duckdb.connect(str(path)).close()
+    code = f"import duckdb, time\ncon = duckdb.connect({str(path)!r})\nprint('held', flush=True)\n"
+    code += "time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RuntimeError, match=rf"is in use by process {holder.pid}"):
+            Store(path)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.slow  # a fresh interpreter, and Prefect's temporary server for the failing flow
+def test_a_failing_build_prints_one_line_without_prefects_traceback(tmp_path: Path) -> None:
+    source = tmp_path / "empty.jsonl"
+    source.write_text('{"task": "x", "instruction": "i", "steps": []}\n', encoding="utf-8")
+    actforge = shutil.which("actforge", path=str(Path(sys.executable).parent))
+    argv = [actforge, "build", "--source", str(source), "--out", str(tmp_path / "out")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [
+        "actforge: error: no pairs to publish: {'trajectories': 0, 'states': 0, 'samples': 0, "
+        "'quarantined': 1}, reasons {'no_action': 1}"
+    ]
