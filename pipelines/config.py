@@ -144,6 +144,3 @@ class BuildConfig:
             "history_chars": self.history_chars,
             "schema_version": SCHEMA_VERSION,
         }
-
-    def replace(self, **changes: Any) -> BuildConfig:
-        return dataclasses.replace(self, **changes)
