@@ -43,6 +43,7 @@ from schemas import SCHEMA_VERSION, SPLITS
 # groups of a few MB; a shard of 100,000 rows stays a few hundred MB compressed.
 ROW_GROUP_ROWS = 1_000
 SHARD_ROWS = 100_000
+STAGING_PREFIX = ".publish-"  # a publish's own folder inside OUT, gone when it ends
 
 
 def publish(
@@ -73,7 +74,9 @@ def publish(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     root = out.resolve()
-    staging = Path(tempfile.mkdtemp(prefix=".publish-", dir=root))
+    for leftover in root.glob(f"{STAGING_PREFIX}*"):  # from a publish that was killed
+        shutil.rmtree(inside(root, leftover), ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
     try:
         sample = _Sample()
         shards = []

@@ -366,3 +366,15 @@ def test_versions_only_when_content_changes(tmp_path: Path) -> None:
     repaired = publish_pairs(out, grown)
     assert repaired == second
     assert hashlib.sha256(shard.read_bytes()).hexdigest() == second["shards"][0]["sha256"]
+
+
+def test_a_killed_publishs_folder_is_cleaned_by_the_next(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    publish_pairs(out)
+    before = read_all(out)
+    leftover = out / ".publish-killed"  # what a publish killed mid-way leaves behind
+    (leftover / "data").mkdir(parents=True)
+    (leftover / "data" / "train-00000-of-00001.parquet").write_bytes(b"half written")
+    publish_pairs(out)
+    assert not leftover.exists()
+    assert read_all(out) == before  # same content: the same version, byte for byte
