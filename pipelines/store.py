@@ -28,8 +28,6 @@ from schemas import PAIR_ORDER, PAIR_SCHEMA, STATE_ORDER, STATE_SCHEMA, STORE_TA
 
 MEMORY_LIMIT = "1GB"  # DuckDB spills past this, so a large refresh stays within a small machine
 _SCALARS = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.bool_(): "BOOLEAN", pa.float64(): "DOUBLE"}
-# Merge order: a trajectory's steps go in with the trajectory that is new.
-_MERGE_ORDER = ("trajectories", "steps", "quarantine", "samples", "pairs")
 
 
 def duckdb_type(arrow_type: pa.DataType) -> str:
@@ -94,10 +92,10 @@ class Store:
         The batch's files are written into a hidden folder that is renamed into place once; batch
         folders are numbered in staging order, which decides the first copy of a key.
         """
-        checked = {
-            name: _first_per_key(conform(rows, *STORE_TABLES[name][:1], name), STORE_TABLES[name][1])
-            for name, rows in tables.items()
-        }
+        checked = {}
+        for name, rows in tables.items():
+            schema, key = STORE_TABLES[name]
+            checked[name] = _first_per_key(conform(rows, schema, name), key)
         self.staging.mkdir(exist_ok=True)
         pending = self.staging / f".{uuid.uuid4().hex}"
         pending.mkdir()
@@ -124,7 +122,7 @@ class Store:
         )
         added = {}
         with self.transaction():
-            for table in _MERGE_ORDER:
+            for table in STORE_TABLES:  # in order: a trajectory's steps go in with the trajectory
                 files = [str(b / f"{table}.parquet") for b in batches if (b / f"{table}.parquet").is_file()]
                 added[table] = self._merge_table(table, files) if files else 0
             self.con.execute("DROP TABLE IF EXISTS new_trajectories")

@@ -80,7 +80,7 @@ ACT_SCHEMA = table_schema(
     "alternative_action",
 )
 
-# Table name -> (schema, content-hash key) of the store.
+# Table name -> (schema, content-hash key) of the store, in merge order (trajectories before steps).
 STORE_TABLES: dict[str, tuple[pa.Schema, str]] = {
     "trajectories": (TRAJECTORY_SCHEMA, "trajectory_id"),
     "steps": (STEP_SCHEMA, "state_id"),

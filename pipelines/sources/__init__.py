@@ -25,6 +25,7 @@ from schemas import (
 from schemas.ids import content_hash
 
 FILE_FORMATS: tuple[str, ...] = ("native", "eto", "agentgym", "messages")
+SCIENCEWORLD = "scienceworld:"  # the prefix of live ScienceWorld specs
 
 
 @dataclass
@@ -59,7 +60,7 @@ def fingerprint(spec: str) -> str:
     Live ScienceWorld episodes are keyed by task and variation (see `schemas.ids.episode_id`), so
     the spec and the engine's version identify them; files are identified by what they hold.
     """
-    if spec.startswith("scienceworld:"):
+    if spec.startswith(SCIENCEWORLD):
         from importlib.metadata import version
 
         return content_hash("source", [spec, version("scienceworld")])
@@ -71,7 +72,7 @@ def fingerprint(spec: str) -> str:
 
 def collect(spec: str, fmt: str | None = None, progress: bool = True) -> Collected:
     """Collect expert trajectories from one source spec."""
-    if spec.startswith("scienceworld:"):
+    if spec.startswith(SCIENCEWORLD):
         from pipelines.sources.scienceworld import collect_scienceworld
 
         return collect_scienceworld(spec, progress=progress)
@@ -82,7 +83,7 @@ def collect(spec: str, fmt: str | None = None, progress: bool = True) -> Collect
 
 def check_source(spec: str) -> None:
     """A source spec that can be read: a ValueError or FileNotFoundError naming what is wrong."""
-    if spec.startswith("scienceworld:"):
+    if spec.startswith(SCIENCEWORLD):
         from pipelines.sources.scienceworld import parse_spec
 
         parse_spec(spec)

@@ -21,11 +21,11 @@ from scienceworld import ScienceWorldEnv
 from scienceworld.constants import ID2TASK
 from tqdm import tqdm
 
-from pipelines.sources import Collected, quarantine
+from pipelines.sources import SCIENCEWORLD, Collected, quarantine
 from schemas import Quarantined, Step, Trajectory
 from schemas.ids import episode_id
 
-PREFIX = "scienceworld:"
+PREFIX = SCIENCEWORLD
 ENVIRONMENT = "scienceworld"
 SIMPLIFICATION = "easy"  # the setting ETO and AgentGym used
 DEFAULT_VARIATIONS = "train:1"
