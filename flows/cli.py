@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flows.settings import configure_prefect
+from flows.settings import configure_prefect, prefect_api
 from pipelines.config import BuildConfig
 from pipelines.critic import PROTOCOLS
 from pipelines.policy import DEFAULT_POLICY
@@ -142,26 +142,28 @@ def _print_build(result: dict[str, Any]) -> None:
 def build_command(args: argparse.Namespace, overrides: list[str]) -> int:
     config = _build_config(args)
     config.check_ready()  # sources and paths before any work (and before Prefect starts)
-    configure_prefect(args.verbose)
-    if not args.train:
-        if overrides:
-            raise ValueError(f"unrecognized arguments: {' '.join(overrides)} (TRL overrides need --train)")
-        from flows.build import build
+    if args.train:
+        from trainers.recipe import check_overrides
 
-        result = build(config)
-        _print_build(result)
-        if args.push_to_hub:
-            _print_push(_push(result["out"], args.push_to_hub, None, False))
-        return 0
-    from flows.train import build_and_train
-    from trainers.recipe import check_overrides
+        check_overrides(args.stage3, overrides)  # fail on a bad override before building
+    elif overrides:
+        raise ValueError(f"unrecognized arguments: {' '.join(overrides)} (TRL overrides need --train)")
+    with prefect_api(args.verbose):
+        if not args.train:
+            from flows.build import build
 
-    check_overrides(args.stage3, overrides)  # fail on a bad override before building
-    result = build_and_train(
-        config=config,
-        output_dir=args.output_dir or f"{args.out.rstrip('/')}-recipe",
-        recipe_args=_recipe_args(args, overrides),
-    )
+            result = build(config)
+            _print_build(result)
+            if args.push_to_hub:
+                _print_push(_push(result["out"], args.push_to_hub, None, False))
+            return 0
+        from flows.train import build_and_train
+
+        result = build_and_train(
+            config=config,
+            output_dir=args.output_dir or f"{args.out.rstrip('/')}-recipe",
+            recipe_args=_recipe_args(args, overrides),
+        )
     _print_build(result["build"])
     print(result["recipe"]["table"])
     return 0
@@ -186,20 +188,24 @@ def _push(out: str, repo_id: str, revision: str | None, private: bool) -> dict[s
 
 
 def _print_push(result: dict[str, Any]) -> None:
-    if result["changed"]:
-        print(f"hub: {result['repo_id']} commit {result['commit']} tag {result['tag']}")
+    """One line: what this push did (committed, tagged, or nothing)."""
+    where = f"hub: {result['repo_id']}@{result['revision']}"
+    if result["commit"]:
+        print(f"{where} commit {result['commit']} tag {result['tag'] or '(not created)'}")
+    elif result["tag"]:
+        print(f"{where} already had this version; tagged it {result['tag']}")
     else:
-        print(f"hub: {result['repo_id']} already has this version; no commit")
+        print(f"{where} already has this version; no commit")
 
 
 def refresh_command(config: str, push_to_hub: str | None, verbose: bool) -> int:
     from pipelines.project import load_project
 
     load_project(config).build.check_ready()  # the project's sources and paths before any work
-    configure_prefect(verbose)
-    from flows.refresh import refresh
+    with prefect_api(verbose):
+        from flows.refresh import refresh
 
-    result = refresh(config, push_to_hub)
+        result = refresh(config, push_to_hub)
     _print_build(result)
     print(f"version: {result['version']}")
     if "hub" in result:

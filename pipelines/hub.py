@@ -15,10 +15,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx2
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
 from huggingface_hub.errors import (
     HfHubHTTPError,
@@ -29,7 +29,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.hf_api import RepoFile
 from huggingface_hub.utils.sha import git_hash
 
-from pipelines.layout import CARD, FOLDERS, MANIFEST, SHARD_NAME, read_manifest
+from pipelines.layout import CARD, FOLDERS, MANIFEST, SHARD_NAME, intact, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,18 @@ def push_dataset(
 ) -> dict[str, Any]:
     """Make `revision` of dataset repo `repo_id` hold exactly the published folder OUT.
 
-    Network failures and 5xx answers are retried `retries` times with exponential backoff. Retrying the
-    whole push is safe: it re-diffs against the current head, and the parent-commit check stops a
-    commit from landing twice.
+    Every transfer error (network, 5xx, Xet, a garbled or lost reply) is retried here, `retries`
+    times with exponential backoff; a refusal the user must act on (4xx) is not. Retrying the whole
+    push is safe: it re-diffs against the current head, and the parent-commit check stops a commit
+    from landing twice. The result says what this run did: its commit and tag, or neither.
     """
     out = Path(out)
     manifest = read_manifest(out)
+    if not intact(out, manifest):
+        raise HubError(
+            f"{out} does not hold the files its manifest lists (a publish was interrupted?): "
+            "run the build again to finish it, then push"
+        )
     token = get_token()
     if not token:
         raise HubError(
@@ -66,35 +72,58 @@ def push_dataset(
     api = HfApi(endpoint=endpoint, token=token)
     where = api.endpoint
     branch = revision or "main"
-    attempt = 0
-    while True:
+    done = _Done()
+    for attempt in range(retries + 1):
         try:
-            return _push_once(api, out, manifest, repo_id, branch, private)
-        except (httpx2.TransportError, HfHubHTTPError) as err:
-            status = _status(err)
-            if isinstance(err, HfHubHTTPError) and status not in RETRY_STATUS:
+            return _push_once(api, out, manifest, repo_id, branch, private, done)
+        except HubError:
+            raise
+        except HfHubHTTPError as err:
+            if _status(err) not in RETRY_STATUS:
                 raise _explain(err, repo_id, branch, where, token) from None
-            if attempt >= retries:
-                reason = f"HTTP {status}" if status else type(err).__name__
-                raise HubError(
-                    f"could not reach the Hub at {where} ({reason}) after {attempt + 1} attempts; "
-                    "check the endpoint and your network, then push again"
-                ) from None
+            failure: Exception = err
+        except Exception as err:  # any transfer error: network, Xet, a garbled or lost reply
+            failure = err
+        if attempt < retries:
             wait = BACKOFF_SECONDS * 2**attempt
-            attempt += 1
             log.warning(
-                "Hub at %s unreachable (%s); retry %d/%d in %.1fs",
+                "push to %s failed (%s); retry %d/%d in %.1fs",
                 where,
-                type(err).__name__,
-                attempt,
+                _reason(failure, token),
+                attempt + 1,
                 retries,
                 wait,
             )
             time.sleep(wait)
+    raise HubError(
+        f"could not push to the Hub at {where} ({_reason(failure, token)}) after {retries + 1} attempts"
+        f"{done.so_far()}; check the endpoint and your network, then push again"
+    ) from failure
+
+
+@dataclass
+class _Done:
+    """What this run's attempts have done so far, so a retry reports a commit whose reply was lost."""
+
+    parent: str | None = None  # the head an attempt sent a commit on top of
+    title: str | None = None
+    commit: str | None = None
+    tag: str | None = None
+
+    def so_far(self) -> str:
+        if self.commit:
+            return f" (commit {self.commit[:12]} landed; tag {self.tag or 'not created'})"
+        return " (nothing was committed)" if self.parent is None else " (a commit may have landed)"
 
 
 def _push_once(
-    api: HfApi, out: Path, manifest: dict[str, Any], repo_id: str, branch: str, private: bool
+    api: HfApi,
+    out: Path,
+    manifest: dict[str, Any],
+    repo_id: str,
+    branch: str,
+    private: bool,
+    done: _Done,
 ) -> dict[str, Any]:
     """One diff-and-commit against the current head of `branch`."""
     head = _head(api, repo_id, branch, private)
@@ -117,13 +146,16 @@ def _push_once(
     version = int(manifest.get("version", 1))
     tag = f"v{version}"
     tags = {ref.name: ref.target_commit for ref in api.list_repo_refs(repo_id, repo_type=REPO_TYPE).tags}
-    result = {"repo_id": repo_id, "revision": branch, "commit": None, "tag": None, "changed": False}
     if not added and not deleted:
-        if tag not in tags:  # an earlier push committed but died before tagging: finish its job
+        if done.commit is None and done.parent is not None and _landed(api, repo_id, head, done):
+            done.commit = head  # an earlier attempt's commit landed, but its reply was lost
+        if tag not in tags:  # a push committed but died before tagging: finish its job
             api.create_tag(repo_id, tag=tag, revision=head, repo_type=REPO_TYPE)
-            result["tag"] = tag
-        log.info("%s@%s already holds this dataset (%s); nothing to commit", repo_id, branch, tag)
-        return result | {"added": [], "deleted": []}
+            done.tag = tag
+        elif done.commit is not None and tags[tag] == done.commit:
+            done.tag = tag  # this run's tag, whose reply was lost
+        log.info("%s@%s holds this dataset (%s)", repo_id, branch, tag)
+        return _result(repo_id, branch, done, [], [])
     if tag in tags:
         raise HubError(
             f"{repo_id} already has tag {tag} on commit {tags[tag][:12]}, but this dataset differs from it: "
@@ -131,16 +163,19 @@ def _push_once(
         )
     operations: list[Any] = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=out / p) for p in added]
     operations += [CommitOperationDelete(path_in_repo=p) for p in deleted]
+    done.parent, done.title = head, f"Publish {manifest.get('pairs', 0)} pairs ({tag})"
     info = api.create_commit(
         repo_id,
         operations,
-        commit_message=f"Publish {manifest.get('pairs', 0)} pairs ({tag})",
+        commit_message=done.title,
         commit_description=f"{len(added)} file(s) added or changed, {len(deleted)} stale shard(s) deleted.",
         repo_type=REPO_TYPE,
         revision=branch,
         parent_commit=head,
     )
+    done.commit = info.oid
     api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type=REPO_TYPE)
+    done.tag = tag
     log.info(
         "pushed %s@%s: commit %s, tag %s (+%d -%d files)",
         repo_id,
@@ -150,7 +185,26 @@ def _push_once(
         len(added),
         len(deleted),
     )
-    return result | {"commit": info.oid, "tag": tag, "changed": True, "added": added, "deleted": deleted}
+    return _result(repo_id, branch, done, added, deleted)
+
+
+def _landed(api: HfApi, repo_id: str, head: str, done: _Done) -> bool:
+    """Whether `head` is the commit an earlier attempt sent: our title, right on top of our parent."""
+    commits = api.list_repo_commits(repo_id, revision=head, repo_type=REPO_TYPE)
+    return len(commits) >= 2 and commits[0].title == done.title and commits[1].commit_id == done.parent
+
+
+def _result(repo_id: str, branch: str, done: _Done, added: list[str], deleted: list[str]) -> dict[str, Any]:
+    """What this run did: its commit (None if it committed nothing), the tag it created, and the files."""
+    return {
+        "repo_id": repo_id,
+        "revision": branch,
+        "commit": done.commit,
+        "tag": done.tag,
+        "changed": done.commit is not None,
+        "added": added,
+        "deleted": deleted,
+    }
 
 
 def _head(api: HfApi, repo_id: str, branch: str, private: bool) -> str:
@@ -188,6 +242,13 @@ def _same(path: Path, remote: RepoFile | None) -> bool:
     if remote.lfs is not None:
         return remote.lfs.sha256 == hashlib.sha256(data).hexdigest()
     return remote.blob_id == git_hash(data)
+
+
+def _reason(err: Exception, token: str) -> str:
+    """One line naming a failed attempt's error (HTTP status, or its type and message), token masked."""
+    status = _status(err)
+    text = f"HTTP {status}" if status else f"{type(err).__name__}: {err}".splitlines()[0][:200]
+    return text.replace(token, "***")
 
 
 def _status(err: Exception) -> int | None:

@@ -1,7 +1,9 @@
 """The published folder: file names, the manifest, and moving a finished publish into place.
 
-Files are written into a temporary folder inside OUT first and moved into place one by one;
-`manifest.json` goes last and is removed first, so it marks a finished publish.
+Files are written into a temporary folder inside OUT first, then moved into place; the switch to
+the new version is one rename of `manifest.json`, which goes last and is never removed first. A
+publish killed before that rename leaves the old manifest, whose shards no longer all match it,
+so the next publish rewrites the folder as the next version (see `pipelines.versions`).
 """
 
 from __future__ import annotations
@@ -37,9 +39,12 @@ def read_manifest(out: Path) -> dict[str, Any]:
 
 
 def current(root: Path) -> dict[str, Any] | None:
-    """The manifest of the version already in OUT, if any."""
-    path = root / MANIFEST
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    """The manifest of the version already in OUT; None when it is missing or damaged."""
+    try:
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return manifest if isinstance(manifest, dict) and isinstance(manifest.get("version"), int) else None
 
 
 def sha256_file(path: Path) -> str:
@@ -51,7 +56,10 @@ def sha256_file(path: Path) -> str:
 
 
 def intact(root: Path, manifest: dict[str, Any]) -> bool:
-    """Every shard of the manifest is on disk with its recorded hash, and the card is there."""
+    """OUT's manifest is this one, its every shard is on disk with its recorded hash, and the card
+    is there."""
+    if current(root) != manifest:
+        return False
     for shard in manifest["shards"]:
         path = root / shard["path"]
         if not path.is_file() or sha256_file(path) != shard["sha256"]:
@@ -60,8 +68,7 @@ def intact(root: Path, manifest: dict[str, Any]) -> bool:
 
 
 def commit(staging: Path, root: Path, shard_paths: list[str]) -> None:
-    """Move staged files into OUT: manifest removed first and written last, stale shards removed."""
-    inside(root, root / MANIFEST).unlink(missing_ok=True)
+    """Move staged files into OUT, remove stale shards, then switch the manifest in one rename."""
     for folder in FOLDERS.values():
         inside(root, root / folder).mkdir(exist_ok=True)
     for rel in shard_paths:

@@ -36,7 +36,7 @@ from pipelines.layout import (
     shard_name,
 )
 from pipelines.store import Store
-from pipelines.versions import next_version, same_version
+from pipelines.versions import latest, next_version, same_version
 from schemas import SCHEMA_VERSION, SPLITS
 
 # Sized for the Hub's dataset viewer, which reads one row group at a time: rows of a few KB make
@@ -87,15 +87,19 @@ def publish(
                     rows = sample.watch(rows, split)
                 shards += _write_split(config, split, rows, staging, shard_rows)
         content = _manifest(shards, provenance, stats, history_chars)
-        previous = current(root)
+        previous = latest(current(root), store.last_publish(root))
         if same_version(previous, content) and intact(root, previous):
-            return previous
-        manifest = content | next_version(previous, content)
-        (staging / CARD).write_text(render_card(manifest, sample.row), encoding="utf-8")
-        (staging / MANIFEST).write_text(json.dumps(manifest, sort_keys=True, indent=2) + "\n", "utf-8")
-        commit(staging, root, [s["path"] for s in shards])
+            manifest = previous
+        else:
+            manifest = content | next_version(previous, content)
+            (staging / CARD).write_text(render_card(manifest, sample.row), encoding="utf-8")
+            text = json.dumps(manifest, sort_keys=True, indent=2) + "\n"
+            (staging / MANIFEST).write_text(text, "utf-8")
+            commit(staging, root, [s["path"] for s in shards])
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if store.last_publish(root) != manifest:
+        store.record_publish(root, manifest)
     return manifest
 
 

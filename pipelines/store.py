@@ -10,6 +10,7 @@ are merged when the store next opens. The store is the build's memory, not the p
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import uuid
@@ -24,7 +25,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.legacy import migrate_if_legacy
-from schemas import PAIR_ORDER, PAIR_SCHEMA, STATE_ORDER, STATE_SCHEMA, STORE_TABLES, conform
+from schemas import (
+    PAIR_ORDER,
+    PAIR_SCHEMA,
+    PUBLISH_SCHEMA,
+    STATE_ORDER,
+    STATE_SCHEMA,
+    STORE_TABLES,
+    conform,
+)
 
 MEMORY_LIMIT = "1GB"  # DuckDB spills past this, so a large refresh stays within a small machine
 _SCALARS = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.bool_(): "BOOLEAN", pa.float64(): "DOUBLE"}
@@ -62,6 +71,7 @@ class Store:
                 self.migrated = migrate_if_legacy(self.con)
                 for table, (schema, _key) in STORE_TABLES.items():
                     self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_columns(schema)})")
+                self.con.execute(f"CREATE TABLE IF NOT EXISTS publishes ({_columns(PUBLISH_SCHEMA)})")
         except duckdb.Error as exc:  # locked, corrupt, truncated, or not a DuckDB file at all
             raise RuntimeError(_open_error(self.path, exc)) from exc
         self.merge()
@@ -293,6 +303,19 @@ class Store:
             ).fetchall()
         return {key: None if values is None else tuple(values) for key, values in rows}
 
+    def last_publish(self, out: Path) -> dict[str, Any] | None:
+        """The manifest of the last version this store published to `out`, if any."""
+        row = self.con.execute("SELECT manifest FROM publishes WHERE out = $out", {"out": _folder(out)})
+        found = row.fetchone()
+        return json.loads(found[0]) if found else None
+
+    def record_publish(self, out: Path, manifest: dict[str, Any]) -> None:
+        """Remember the version now in `out` (one row per folder, replaced in one transaction)."""
+        row = {"out": _folder(out), "version": manifest["version"], "manifest": json.dumps(manifest)}
+        with self.transaction():
+            self.con.execute("DELETE FROM publishes WHERE out = $out", {"out": row["out"]})
+            self.con.execute("INSERT INTO publishes VALUES ($out, $version, $manifest)", row)
+
     def counts(self, trajectory_ids: Iterable[str], sources: Iterable[str]) -> dict[str, Any]:
         """What a dataset holds: trajectories, states, samples by verdict, pairs by split, quarantine."""
         tables = {
@@ -330,6 +353,10 @@ class Store:
             "quarantined": sum(quarantined.values()),
             "quarantined_by_reason": quarantined,
         }
+
+
+def _folder(out: Path) -> str:
+    return str(Path(out).resolve())
 
 
 def _open_error(path: Path, exc: Exception) -> str:

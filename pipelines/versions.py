@@ -15,6 +15,13 @@ def content(manifest: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in manifest.items() if k not in VERSION_KEYS}
 
 
+def latest(*manifests: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The manifest with the highest version: what is in OUT, or what the store last published there
+    when OUT's manifest was lost, damaged or left behind by a killed publish."""
+    found = [m for m in manifests if m is not None and isinstance(m.get("version"), int)]
+    return max(found, key=lambda m: m["version"], default=None)
+
+
 def same_version(previous: dict[str, Any] | None, new_content: dict[str, Any]) -> bool:
     """The current version holds exactly this content (a manifest without versions never does)."""
     return previous is not None and "version" in previous and content(previous) == new_content

@@ -58,6 +58,10 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "position": (pa.string(), "where in the source the record was (file:line, task@variation)"),
     "detail": (pa.string(), "what was wrong, in words"),
     "raw": (pa.string(), "the record as read, kept whole"),
+    # the store's record of each publish
+    "out": (pa.string(), "the published dataset folder, as an absolute path"),
+    "version": (pa.int64(), "the dataset version last published to that folder"),
+    "manifest": (pa.string(), "that version's manifest, as JSON"),
     # the TRL-ready critic config
     "prompt": (pa.list_(MESSAGE), "the critic's chat prompt: system and user messages"),
     "expert_slot": (pa.int64(), "which slot (1 or 2) holds the expert's action in this prompt"),

@@ -89,6 +89,10 @@ STORE_TABLES: dict[str, tuple[pa.Schema, str]] = {
     "pairs": (STORED_PAIR_SCHEMA, "pair_id"),
 }
 
+# The last version published to each folder: a lost or damaged manifest is rebuilt from it, so the
+# version history never goes backwards. Keyed by `out`, written once per publish (not staged).
+PUBLISH_SCHEMA = table_schema("out", "version", "manifest")
+
 # Row orders of published tables: by trajectory, then decision, then content id.
 STATE_ORDER: tuple[str, ...] = ("trajectory_id", "step_index")
 PAIR_ORDER: tuple[str, ...] = (*STATE_ORDER, "pair_id")

@@ -113,6 +113,7 @@ class HubServer:
         self.requests: list[tuple[str, str]] = []
         self.unhandled: list[tuple[str, str]] = []
         self.races: dict[str, dict[str, bytes]] = {}
+        self.faults: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self._counter = 0
         self._httpd: ThreadingHTTPServer | None = None
@@ -169,6 +170,21 @@ class HubServer:
         """Let someone else commit `files` to main just before the next commit request on `repo_id`."""
         self.races[repo_id] = files
 
+    def fail_next(self, path_part: str, how: str, times: int = 1) -> None:
+        """Make the next `times` requests whose path contains `path_part` fail in transfer: "garble"
+        answers 200 with a body that is not JSON (no work done); "lose_reply" does the work, then
+        closes the connection without answering."""
+        assert how in ("garble", "lose_reply"), how
+        self.faults += [(path_part, how)] * times
+
+    def _fault(self, path: str) -> str | None:
+        with self.lock:
+            for index, (part, how) in enumerate(self.faults):
+                if part in path:
+                    del self.faults[index]
+                    return how
+        return None
+
     # Internals.
     def _new_oid(self, *parts: str) -> str:
         self._counter += 1
@@ -185,6 +201,7 @@ class HubServer:
 class _Handler(BaseHTTPRequestHandler):
     hub: HubServer
     protocol_version = "HTTP/1.1"
+    hub_reply_lost = False
     server_version = "loopback-hub/0.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -216,6 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self, status: int, body: bytes = b"", headers: dict[str, str] | None = None, head: bool = False
     ) -> None:
+        if self.hub_reply_lost:
+            return
         self.send_response(status)
         headers = {"Content-Type": "application/json", **(headers or {})}
         headers.setdefault("Content-Length", str(len(body)))
@@ -247,6 +266,12 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         self.hub.requests.append((method, url.path))
         body = self._body() if method == "POST" else b""
+        fault = self.hub._fault(url.path)
+        if fault == "garble":
+            self._send(200, b"<html>502 Bad Gateway</html>", {"Content-Type": "application/json"})
+            return
+        self.hub_reply_lost = fault == "lose_reply"  # do the work, answer nothing, hang up
+        self.close_connection = self.close_connection or self.hub_reply_lost
         try:
             role = self._role()
             with self.hub.lock:

@@ -169,8 +169,8 @@ def test_cli_publish_commits_a_version_once(
     repo = hub.repo("tester/cli")
     head = repo.branches["main"]
     assert printed.splitlines() == [
-        f"hub: tester/cli commit {head} tag v1",
-        "hub: tester/cli already has this version; no commit",
+        f"hub: tester/cli@main commit {head} tag v1",
+        "hub: tester/cli@main already has this version; no commit",
     ]
     assert repo.private and repo.tags == {"v1": head} and hub.commit_count("tester/cli") == 2
 
@@ -292,6 +292,63 @@ def test_network_failure_is_retried_then_names_the_endpoint(
     retries = [r for r in caplog.records if r.name == "pipelines.hub" and "retry" in r.getMessage()]
     assert len(retries) == 2
     assert time.monotonic() - started < 10
+
+
+def test_a_garbled_reply_is_a_transfer_error_and_is_retried(
+    hub: HubServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 200 whose body is not JSON raises outside the HTTP error types; it is retried like one."""
+    out = published(tmp_path)
+    hub.fail_next("/preupload/", "garble")
+    result = push_dataset(out, "tester/garbled", endpoint=hub.endpoint)
+    assert result["changed"] and result["tag"] == "v1"
+    assert hub.files("tester/garbled")["manifest.json"] == (out / "manifest.json").read_bytes()
+    logged = [r.getMessage() for r in caplog.records if r.name == "pipelines.hub"]
+    retries = [line for line in logged if "retry" in line]
+    assert len(retries) == 1 and "JSONDecodeError" in retries[0]
+
+
+def test_retries_running_out_on_a_non_http_error_is_one_line_saying_nothing_was_committed(
+    hub: HubServer, tmp_path: Path
+) -> None:
+    out = published(tmp_path)
+    hub.fail_next("/tree/", "garble", times=3)  # the file listing, before any commit is sent
+    err = error_of(out, "tester/garbled-out", hub, retries=2)
+    assert "\n" not in str(err)
+    assert "JSONDecodeError" in str(err) and "3 attempts" in str(err) and "nothing was committed" in str(err)
+    assert hub.commit_count("tester/garbled-out") <= 1  # at most the repo's initial commit
+
+
+def test_a_commit_whose_reply_was_lost_is_reported_as_this_runs_commit(
+    hub: HubServer, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    out = published(tmp_path)
+    repo_id = "tester/lost-reply"
+    hub.fail_next("/commit/", "lose_reply")
+    assert main(["publish", str(out), "--repo-id", repo_id]) == 0
+    printed, err = capfd.readouterr()
+    TRANSCRIPT.extend([printed, err])
+    head = hub.repo(repo_id).branches["main"]
+    assert printed.splitlines() == [f"hub: {repo_id}@main commit {head} tag v1"]
+    assert hub.repo(repo_id).tags == {"v1": head}
+    assert [c.title for c in hub.repo(repo_id).commits].count("Publish 30 pairs (v1)") == 1
+
+
+def test_a_tag_whose_reply_was_lost_is_reported_as_this_runs_tag(hub: HubServer, tmp_path: Path) -> None:
+    out = published(tmp_path)
+    hub.fail_next("/tag/", "lose_reply")
+    result = push_dataset(out, "tester/lost-tag", endpoint=hub.endpoint)
+    assert result["changed"] and result["tag"] == "v1"
+    assert hub.repo("tester/lost-tag").tags == {"v1": result["commit"]}
+
+
+def test_an_interrupted_publish_is_not_pushed(hub: HubServer, tmp_path: Path) -> None:
+    out = published(tmp_path)
+    shard = next((out / "data").glob("train-*.parquet"))
+    shard.write_bytes(shard.read_bytes()[:-10])  # what a publish killed mid-move leaves behind
+    err = error_of(out, "tester/interrupted", hub)
+    assert "does not hold the files its manifest lists" in str(err)
+    assert ("dataset", "tester/interrupted") not in hub.repos
 
 
 def test_token_never_printed_or_logged() -> None:

@@ -78,7 +78,7 @@ def test_refresh_migrates_a_legacy_store_without_sampling_again(
     assert "+0 trajectories, +0 states, +0 samples (0 policy calls), +0 pairs" in printed
     assert "version: 2" in printed
     tables = {name for (name,) in _query(store, "SELECT table_name FROM duckdb_tables()")}
-    assert tables == set(STORE_TABLES)  # legacy `states` and renamed 1.x tables are gone
+    assert tables == {*STORE_TABLES, "publishes"}  # legacy `states` and renamed 1.x tables are gone
     for table, (schema, _key) in STORE_TABLES.items():
         columns = _query(store, f"SELECT column_name FROM duckdb_columns() WHERE table_name = '{table}'")
         assert [c for (c,) in columns] == schema.names, table
@@ -99,6 +99,7 @@ def test_refresh_migrates_a_legacy_store_without_sampling_again(
     assert new["splits"] == old["splits"] == {"train": 54, "validation": 6}
     assert new["provenance"]["policy"] == LEGACY_POLICY
     assert _pair_ids(out, new) == _pair_ids(LEGACY / "ds", old)  # the same 60 pairs, none re-sampled
+    assert _query(store, "SELECT out, version FROM publishes") == [(str(out.resolve()), 2)]
     files = files_of(out)
 
     # 2. A second refresh: nothing to migrate, sample or publish; every file stays byte for byte.

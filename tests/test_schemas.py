@@ -16,6 +16,7 @@ from pipelines.card import SCHEMAS
 from pipelines.store import STORE_TABLES, Store, duckdb_type
 from schemas import (
     PAIR_SCHEMA,
+    PUBLISH_SCHEMA,
     QUARANTINE_SCHEMA,
     SAMPLE_SCHEMA,
     STATE_SCHEMA,
@@ -54,10 +55,11 @@ def test_store_tables_have_exactly_their_schemas(tmp_path: Path, legacy: bool) -
     with Store(path) as store:
         assert store.migrated == legacy
         tables = {name for (name,) in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        assert tables == set(STORE_TABLES)
+        assert tables == {*STORE_TABLES, "publishes"}
         for table, (schema, key) in STORE_TABLES.items():
             assert _described(store.con, table) == _expected(store.con, schema), table
             assert key in schema.names and key.endswith("_id")
+        assert _described(store.con, "publishes") == _expected(store.con, PUBLISH_SCHEMA)
 
 
 def test_published_shards_have_exactly_their_config_schema(tmp_path: Path) -> None:
@@ -75,7 +77,7 @@ def test_published_shards_have_exactly_their_config_schema(tmp_path: Path) -> No
 
 def test_every_schema_field_carries_its_registry_doc() -> None:
     assert all(text.strip() for _type, text in COLUMNS.values())
-    schemas = [*SCHEMAS.values(), *(schema for schema, _key in STORE_TABLES.values())]
+    schemas = [*SCHEMAS.values(), *(schema for schema, _key in STORE_TABLES.values()), PUBLISH_SCHEMA]
     for schema in schemas:
         for field in schema:
             assert (field.type, doc(field)) == COLUMNS[field.name], field.name
