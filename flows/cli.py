@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from flows import arguments
+from flows.arguments import OneLineParser, positive_int
 from flows.settings import configure_prefect, prefect_api
 from pipelines.config import BuildConfig
 from pipelines.critic import PROTOCOLS
@@ -22,7 +24,7 @@ SUMMARY_KEYS = ("trajectories", "states", "samples", "pairs", "quarantined")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="actforge", description=__doc__)
+    parser = OneLineParser(prog="actforge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build a critique dataset from expert trajectories")
     _build_arguments(b)
@@ -42,13 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--data", help="a dataset folder written by `actforge build`")
     e.add_argument("--model", default=DEFAULT_POLICY, help="'smollm2' (bundled) or a local model folder")
     e.add_argument("--split", default="test")
-    e.add_argument("--max-pairs", type=int, help="evaluate at most N pairs (and N states)")
+    e.add_argument("--max-pairs", type=positive_int, help="evaluate at most N pairs (and N states)")
     e.add_argument(
         "--protocol", choices=PROTOCOLS, help="critic protocol (default: the model's own, or direct)"
     )
     e.add_argument("--free-text-tokens", type=int, default=64, help="tag rate of free answers (0: skip)")
     e.add_argument("--play", metavar="SPEC", help="play a live environment, e.g. scienceworld:boil@test:5")
-    e.add_argument("--max-steps", type=int, default=30, help="with --play: actions per episode")
+    e.add_argument("--max-steps", type=positive_int, default=30, help="with --play: actions per episode")
     e.add_argument("--output", help="write the JSON result here (default MODEL/eval_SPLIT.json or ./)")
     r = sub.add_parser("refresh", help="rebuild a project incrementally; new version only on change")
     r.add_argument("--config", required=True, help="project file (YAML or TOML)")
@@ -59,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--config", required=True, help="project file (YAML or TOML)")
     when = v.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", help='cron schedule, e.g. "0 3 * * *"')
-    when.add_argument("--interval", type=int, help="run every N seconds")
+    when.add_argument("--interval", type=positive_int, help="run every N seconds")
     p = sub.add_parser("publish", help="push a built dataset to the Hugging Face Hub as one commit")
     p.add_argument("out", help="a folder written by `actforge build`")
     p.add_argument("--repo-id", required=True, metavar="NAME/DATASET")
@@ -104,8 +106,12 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--stage3", default="both", choices=("action", "sft", "both"), help="recipe: stage 3")
     parser.add_argument("--play", metavar="SPEC", help="recipe: also play this live spec with every model")
-    parser.add_argument("--play-steps", type=int, default=30, help="recipe: actions per played episode")
-    parser.add_argument("--eval-max-pairs", type=int, help="recipe: evaluate on at most N pairs and states")
+    parser.add_argument(
+        "--play-steps", type=positive_int, default=30, help="recipe: actions per played episode"
+    )
+    parser.add_argument(
+        "--eval-max-pairs", type=positive_int, help="recipe: evaluate on at most N pairs and states"
+    )
 
 
 def _table(stats: dict[str, Any]) -> str:
@@ -201,6 +207,7 @@ def _print_push(result: dict[str, Any]) -> None:
 def refresh_command(config: str, push_to_hub: str | None, verbose: bool) -> int:
     from pipelines.project import load_project
 
+    arguments.existing_file(config, "--config")
     load_project(config).build.check_ready()  # the project's sources and paths before any work
     with prefect_api(verbose):
         from flows.refresh import refresh
@@ -214,6 +221,7 @@ def refresh_command(config: str, push_to_hub: str | None, verbose: bool) -> int:
 
 
 def serve_command(config: str, cron: str | None, interval: int | None) -> int:
+    arguments.existing_file(config, "--config")
     configure_prefect(verbose=True)  # served runs keep their logs in the UI
     from flows.refresh import refresh
     from pipelines.project import load_project
@@ -245,8 +253,6 @@ def eval_command(args: argparse.Namespace) -> int:
     from trainers.evaluate import evaluate, format_table, write_result
     from trainers.train import run_protocol
 
-    if args.data is None and args.play is None:
-        raise ValueError("eval needs --data OUT, --play SPEC, or both")
     result: dict[str, Any] = {"model": args.model, "critic": {}, "action": {}}
     if args.data is not None:
         protocol = args.protocol or run_protocol(args.model) or "direct"
@@ -280,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     if overrides and args.command not in ("build", "train"):
         parser.error(f"unrecognized arguments: {' '.join(overrides)}")
     try:
+        arguments.check(args, overrides)
         if args.command == "stats":
             return stats_command(Path(args.out), args.json)
         if args.command == "eval":

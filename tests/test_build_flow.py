@@ -8,9 +8,11 @@ and a second identical build adds nothing and calls no policy.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import datasets
+import pyarrow as pa
 import pytest
 
 from flows.cli import main
@@ -89,6 +91,68 @@ def test_build_mixed_files_end_to_end(
     table = capsys.readouterr().out
     assert "quarantined reason: undecodable_bytes" in table
     assert "quarantined reason: turn_order" in table
+
+
+def _native(instruction: str, action: str = "open door") -> dict:
+    steps = [
+        {"observation": "You see a door.", "action": action},
+        {"observation": "Open.", "action": "go in"},
+    ]
+    return {"task": "enter", "environment": "scienceworld", "split": "train", "instruction": instruction,
+            "steps": steps}  # fmt: skip
+
+
+def _lines(*records: object) -> str:
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+# Generated bad files beside the mixed ones: file name -> (content, good records in it).
+BAD_FILES: dict[str, tuple[bytes, int]] = {
+    "deep.jsonl": ((_lines(_native("deep ok")) + "[" * 100_000 + "]" * 100_000 + "\n").encode(), 1),
+    "surrogate.jsonl": (_lines(_native("fine"), _native("lone \ud800 surrogate")).encode(), 1),
+    "utf16.json": (json.dumps([_native("utf16 ok")]).encode("utf-16"), 1),
+    "utf16-no-bom.jsonl": (_lines(_native("no bom")).encode("utf-16-le"), 0),
+    "pretty.json": (json.dumps(_native("pretty ok"), indent=2).encode(), 1),
+    "note-first.jsonl": (_lines("exported by hand, see below", _native("after note")).encode(), 1),
+    "actions.jsonl": (
+        _lines(_native("empty", ""), _native("blank", "  \t"), _native("ansi", "open\x1b[31m door"),
+               _native("bell", "ring\x07"), _native("long", "go " * 400), _native("actions ok")).encode(),
+        1,
+    ),
+    "broken.parquet": (b"not parquet", 0),
+    "empty.jsonl": (b"", 0),
+}  # fmt: skip
+BAD_REASONS = {
+    "too_deep": 1, "unencodable_text": 1, "encoding": 1, "wrong_type": 1, "empty_action": 2,
+    "control_characters": 2, "overlong_action": 1, "not_parquet": 1, "empty_file": 1,
+}  # fmt: skip
+
+
+def test_a_build_over_mixed_and_generated_bad_files_never_stops_and_counts_every_reason(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    experts = tmp_path / "experts"
+    shutil.copytree(MIXED, experts / "mixed")
+    for name, (content, _good) in BAD_FILES.items():
+        (experts / name).write_bytes(content)
+    mixed = collect(str(MIXED), progress=False)
+    out = tmp_path / "out"
+    argv = ["build", "--source", str(experts), "--out", str(out), "--policy", str(tiny_model_dir), "--k", "2"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["stats", str(out), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    good = sum(n for _content, n in BAD_FILES.values())
+    assert stats["trajectories"] == mixed.trajectories.num_rows + good  # every good record kept
+    expected = dict(pa_counts(mixed.quarantined["reason"]))
+    for reason, n in BAD_REASONS.items():
+        expected[reason] = expected.get(reason, 0) + n
+    assert stats["quarantined_by_reason"] == expected  # every bad one, by its specific reason
+    assert stats["quarantined"] == sum(expected.values())
+
+
+def pa_counts(column: pa.ChunkedArray) -> dict[str, int]:
+    return {row["values"]: row["counts"] for row in column.value_counts().to_pylist()}
 
 
 def test_cli_reports_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

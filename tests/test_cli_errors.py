@@ -13,7 +13,7 @@ import pytest
 
 from flows.cli import main
 from pipelines.store import Store
-from tests.factories import EXAMPLES
+from tests.factories import EXAMPLES, publish_pairs
 
 NATIVE = str(EXAMPLES / "native.jsonl")
 
@@ -55,6 +55,66 @@ def test_refresh_checks_the_project_before_any_work(tmp_path: Path, capsys) -> N
     project.write_text("sources: [missing]\nout: out/ds\n", encoding="utf-8")
     assert "no such file or folder" in _one_error_line(["refresh", "--config", str(project)], capsys)
     assert not (tmp_path / "out").exists()
+
+
+# Commands over a published dataset `ds` (train, validation and test splits) and a file `f`.
+ACT = ["train", "act", "--data", "ds", "--output-dir", "o"]
+DATASET_ERRORS = [
+    (["stats", "missing"], "OUT missing: no such folder"),
+    (["stats", "f"], "OUT f: a file, not a dataset folder"),
+    (["stats", "empty"], "OUT empty: no readable manifest.json"),
+    (["publish", "missing", "--repo-id", "me/ds"], "OUT missing: no such folder"),
+    (["publish", "ds", "--repo-id", "bad//id"], "--repo-id bad//id: Repo id must be in the form"),
+    (["publish", "ds", "--repo-id", "justaname"], "--repo-id justaname: expected NAME/DATASET"),
+    (["eval", "--model", "m"], "eval needs --data OUT, --play SPEC, or both"),
+    (["eval", "--data", "missing"], "--data missing: no such folder"),
+    (["eval", "--data", "f"], "--data f: a file, not a dataset folder"),
+    (["eval", "--data", "ds", "--split", "dev"], "--split dev: ds has no 'dev' split (it has: test, train, "),
+    (["eval", "--play", "scienceworld:no-such-task"], "unknown ScienceWorld task"),
+    (["eval", "--play", "native.jsonl"], "--play native.jsonl: only live ScienceWorld specs play"),
+    (["eval", "--data", "ds", "--output", "f/result.json"], "--output f: is a file; give a folder"),
+    (["train", "act", "--data", "missing", "--output-dir", "o"], "--data missing: no such folder"),
+    (["train", "act", "--data", "ds", "--output-dir", "f"], "--output-dir f: is a file; give a folder"),
+    (["train", "sft", "--data", "ds", "--output-dir", "f/o"], "--output-dir f/o: is under f, which is a"),
+    ([*ACT, "--config", "no.yaml"], "--config no.yaml: no such file"),
+    ([*ACT, "--bogus", "3"], "not used by the HfArgumentParser"),
+    ([*ACT, "--max_steps", "x"], "TRL config: argument --max_steps"),
+    (["train", "recipe", "--data", "ds", "--output-dir", "o", "--play", "scienceworld:x"], "unknown Science"),
+    (["refresh", "--config", "no.yaml"], "--config no.yaml: no such file"),
+    (["serve", "--config", "no.yaml", "--interval", "60"], "--config no.yaml: no such file"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("argv", "expected"), DATASET_ERRORS, ids=[" ".join(a) for a, _ in DATASET_ERRORS])
+def test_every_commands_argument_errors_are_one_line_before_any_work(
+    argv: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    publish_pairs(tmp_path / "ds")
+    (tmp_path / "f").write_text("a file", encoding="utf-8")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert expected in _one_error_line(argv, capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, no model loaded
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["eval", "--data", "ds", "--max-pairs", "-3"],
+        ["eval", "--data", "ds", "--max-steps", "0"],
+        ["train", "recipe", "--data", "ds", "--output-dir", "o", "--eval-max-pairs", "-1"],
+        ["serve", "--config", "p.yaml", "--interval", "0"],
+        ["stats"],
+        ["nosuch"],
+    ],
+)
+def test_argparse_errors_are_one_line_too(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("actforge") and ": error: " in line and "--help" in line
 
 
 def test_a_corrupt_or_truncated_store_says_so(tmp_path: Path) -> None:

@@ -472,11 +472,20 @@ def test_native_parquet_quarantines_bad_rows(tmp_path: Path) -> None:
     assert json.loads(got.quarantined[0].raw)["instruction"] is None
 
 
-def test_unreadable_parquet_is_unknown_format(tmp_path: Path) -> None:
+def test_unreadable_parquet_is_not_parquet(tmp_path: Path) -> None:
     path = tmp_path / "broken.parquet"
     path.write_bytes(b"not parquet")
     got = _collect(path)
-    assert [(q.position, q.reason, q.raw) for q in got.quarantined] == [("whole file", "unknown_format", "")]
+    assert [(q.position, q.reason, q.raw) for q in got.quarantined] == [("whole file", "not_parquet", "")]
+
+
+@pytest.mark.parametrize(("name", "content"), [("e.jsonl", b""), ("e.json", b"\n  \n"), ("e.parquet", b"")])
+def test_an_empty_file_is_quarantined_whole_as_empty(tmp_path: Path, name: str, content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    got = _collect(path)
+    assert [(q.position, q.reason) for q in got.quarantined] == [("whole file", "empty_file")]
+    assert not got.trajectories
 
 
 def test_data_after_a_json_array_is_quarantined(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import yaml
@@ -80,9 +80,16 @@ def _yaml_fields(config: str | Path | None) -> dict[str, Any]:
     return {k: v for k, v in loaded.items() if k != "env"} if isinstance(loaded, dict) else {}
 
 
+class _Parser(TrlParser):
+    """TRL's parser, whose errors are a ValueError (one line in the CLI) instead of a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ValueError(f"TRL config: {message}")
+
+
 def _cli_fields(cls: type, overrides: list[str]) -> dict[str, Any]:
     """Fields the override strings set: TRL's own parser with every default suppressed."""
-    probe = TrlParser(cls)
+    probe = _Parser(cls)
     for action in probe._actions:
         action.default = argparse.SUPPRESS
         action.required = False
@@ -138,7 +145,7 @@ def parse_train_args(
     cls = config_class(kind)
     overrides = list(overrides or [])
     given = _yaml_fields(config) | _cli_fields(cls, overrides)
-    parser = TrlParser(cls)
+    parser = _Parser(cls)
     parser.set_defaults_with_config(**_defaults(kind, given, protocol))
     args = ["--config", str(config)] if config is not None else []
     args += overrides + (["--output_dir", str(output_dir)] if output_dir is not None else [])

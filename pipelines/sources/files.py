@@ -134,13 +134,20 @@ def _files(spec: str, path: Path) -> list[_File]:
 
 
 def _collect_file(file: _File, forced: str | None, bar: tqdm) -> Collected:
+    """One file's records; a file that cannot be read at all is one quarantine record saying why."""
+    try:
+        data = file.path.read_bytes()
+    except OSError as err:
+        return _unreadable(file, "unreadable_file", f"{type(err).__name__}: {err.strerror or err}")
+    if not data.strip():
+        return _unreadable(file, "empty_file", "the file is empty (or only whitespace)")
     if file.path.suffix.lower() == ".parquet":
         try:
             raws = _parquet_records(file)
         except pa.ArrowInvalid as err:
-            return _unknown_format(file, f"not a readable Parquet file: {err}", "")
+            return _unreadable(file, "not_parquet", f"not a readable Parquet file: {err}")
         return _build_all(file, forced or "native", raws, bar)
-    data = file.path.read_bytes().removeprefix(codecs.BOM_UTF8)
+    data = data.removeprefix(codecs.BOM_UTF8)
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             data = data.decode("utf-16").encode("utf-8")
