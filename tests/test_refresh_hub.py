@@ -85,7 +85,7 @@ def test_refresh_pushes_one_commit_per_new_version(
     first = json.loads((out / "manifest.json").read_text())
     assert first["version"] == 1 and "version: 1" in printed
     repo = hub.repo(REPO_ID)
-    assert f"hub: {REPO_ID} commit {repo.branches['main']} tag v1" in printed
+    assert f"hub: {REPO_ID}@main commit {repo.branches['main']} tag v1" in printed
     assert repo.tags == {"v1": repo.branches["main"]}
     assert hub.commit_count(REPO_ID) == 2  # the repo's initial commit, then ours
     commits = hub.commit_count(REPO_ID)
@@ -93,7 +93,7 @@ def test_refresh_pushes_one_commit_per_new_version(
     # 2. Identical refresh: nothing sampled, same version, and no commit (nor tag) on the Hub.
     printed = refresh(config, capfd, transcript)
     assert "+0 samples (0 policy calls), +0 pairs" in printed and "version: 1" in printed
-    assert f"hub: {REPO_ID} already has this version; no commit" in printed
+    assert f"hub: {REPO_ID}@main already has this version; no commit" in printed
     assert hub.commit_count(REPO_ID) == commits and hub.repo(REPO_ID).tags.keys() == {"v1"}
 
     # 3. One new trajectory: exactly its pairs, version 2, exactly one commit tagged v2. The repo now
@@ -108,7 +108,7 @@ def test_refresh_pushes_one_commit_per_new_version(
     assert added > 0 and second["pairs"] == first["pairs"] + added
     assert hub.commit_count(REPO_ID) == commits + 1
     repo = hub.repo(REPO_ID)
-    assert f"hub: {REPO_ID} commit {repo.branches['main']} tag v2" in printed
+    assert f"hub: {REPO_ID}@main commit {repo.branches['main']} tag v2" in printed
     assert repo.tags == {"v1": repo.commits[-2].oid, "v2": repo.commits[-1].oid}
     assert repo.commits[-1].oid == repo.branches["main"] and repo.commits[-1].parent == repo.tags["v1"]
     local = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
