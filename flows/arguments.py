@@ -28,17 +28,12 @@ def positive_int(text: str) -> int:
 
 def dataset(path: str, flag: str) -> dict[str, Any]:
     """The manifest of a dataset folder written by `actforge build`, or a ValueError naming `flag`."""
-    from pipelines.layout import MANIFEST, current
+    from pipelines.layout import read_manifest
 
-    folder = Path(path)
-    if not folder.exists():
-        raise ValueError(f"{flag} {path}: no such folder; run `actforge build --out {path}` first")
-    if not folder.is_dir():
-        raise ValueError(f"{flag} {path}: a file, not a dataset folder written by `actforge build`")
-    manifest = current(folder)
-    if manifest is None:
-        raise ValueError(f"{flag} {path}: no readable {MANIFEST}; publish there with `actforge build`")
-    return manifest
+    try:
+        return read_manifest(path)
+    except FileNotFoundError as err:
+        raise ValueError(f"{flag} {err}") from None
 
 
 def split(manifest: dict[str, Any], name: str, flag: str, data: str) -> None:

@@ -197,7 +197,7 @@ def _print_push(result: dict[str, Any]) -> None:
     """One line: what this push did (committed, tagged, or nothing)."""
     where = f"hub: {result['repo_id']}@{result['revision']}"
     if result["commit"]:
-        print(f"{where} commit {result['commit']} tag {result['tag'] or '(not created)'}")
+        print(f"{where} commit {result['commit']} tag {result['tag']}")
     elif result["tag"]:
         print(f"{where} already had this version; tagged it {result['tag']}")
     else:

@@ -30,12 +30,18 @@ def shard_name(config: str, split: str, index: int, count: int) -> str:
     return f"{FOLDERS[config]}/{split}-{index:05d}-of-{count:05d}.parquet"
 
 
-def read_manifest(out: Path) -> dict[str, Any]:
-    """The manifest of a published dataset folder."""
-    path = Path(out) / MANIFEST
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `actforge build` to publish a dataset there first")
-    return json.loads(path.read_text(encoding="utf-8"))
+def read_manifest(out: Path | str) -> dict[str, Any]:
+    """The manifest of a published dataset folder; FileNotFoundError saying what is there instead."""
+    folder = Path(out)
+    if not folder.is_dir():
+        what = "a file, not a dataset folder" if folder.exists() else "no such folder"
+        raise FileNotFoundError(f"{out}: {what}; run `actforge build --out {out}` to publish a dataset there")
+    manifest = current(folder)
+    if manifest is None:
+        raise FileNotFoundError(
+            f"{out}: no readable {MANIFEST}; run `actforge build --out {out}` to publish a dataset there"
+        )
+    return manifest
 
 
 def current(root: Path) -> dict[str, Any] | None:
