@@ -22,8 +22,9 @@ from pipelines import steps
 from pipelines.card import summary, summary_markdown
 from pipelines.config import BuildConfig
 from pipelines.filters import FilterConfig
-from pipelines.policy import Policy, load_policy, policy_name
+from pipelines.policy import Policy, PolicySpec, policy_name
 from pipelines.sampling import SamplingParams, sample_states
+from pipelines.server import ServerPolicy
 from pipelines.sources import Collected, collect, fingerprint
 from pipelines.states import load_states
 from pipelines.store import Store
@@ -41,22 +42,17 @@ def collect_source(spec: str, fmt: str | None) -> Collected:
 
 
 @lru_cache(maxsize=2)
-def _policy(name_or_dir: str, trust_remote_code: bool) -> Policy:
+def _policy(spec: PolicySpec) -> Policy | ServerPolicy:
     """Load each policy once per process, and only when some batch needs it."""
-    return load_policy(name_or_dir, trust_remote_code=trust_remote_code)
+    return spec.load()
 
 
 @task(name="sample-batch", cache_policy=INPUTS + TASK_SOURCE, persist_result=True, retries=1)
 def sample_batch(
-    policy: str,
-    name: str,
-    trust_remote_code: bool,
-    states: list,
-    params: SamplingParams,
-    filters: FilterConfig,
+    spec: PolicySpec, name: str, states: list, params: SamplingParams, filters: FilterConfig
 ) -> list[Sample]:
-    """Samples of one batch; `name` (model identity) keys the cache, `policy` says where it loads from."""
-    return sample_states(_policy(policy, trust_remote_code), states, params, filters)
+    """Samples of one batch; `name` (model identity) keys the cache, `spec` says where it comes from."""
+    return sample_states(_policy(spec), states, params, filters)
 
 
 @task(name="publish", cache_policy=NO_CACHE)
@@ -88,9 +84,7 @@ def build(config: BuildConfig) -> dict[str, Any]:
                 batch = load_states(
                     db, trajectory_ids, todo[start : start + config.batch_size], config.history_chars
                 )
-                state = sample_cached(
-                    config.policy, name, config.trust_remote_code, batch, params, filters, return_state=True
-                )
+                state = sample_cached(config.policy_spec, name, batch, params, filters, return_state=True)
                 # A cached batch (the store was lost or is new) is served without calling the model.
                 if state.name != "Cached":
                     run["policy_calls"] += len(batch)

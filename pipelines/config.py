@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.filters import ADMISSIBLE_MODES, FilterConfig
-from pipelines.policy import DEFAULT_POLICY
+from pipelines.policy import DEFAULT_POLICY, PolicySpec
 from pipelines.sampling import SamplingParams
 from pipelines.sources import FILE_FORMATS, check_source
 from schemas import SCHEMA_VERSION
@@ -31,8 +31,12 @@ class BuildConfig:
         cache_dir: where Prefect keeps task results (default STORE.cache beside the store).
 
     Policy and sampling (what changes a sample, so part of the "never sample twice" key):
-        policy: `smollm2` (bundled) or a local model folder.
+        policy: `smollm2` (bundled), a local model folder, or `openai:MODEL` served at `base_url`.
         trust_remote_code: allow a model folder's own code; only when asked.
+        base_url, tokenizer, concurrency, api_key_file: for `openai:MODEL`, the server's URL (e.g.
+            http://127.0.0.1:8000/v1), the local tokenizer folder that renders its prompts (default:
+            the bundled SmolLM2's), requests in flight at most, and a file holding the API key (else
+            `OPENAI_API_KEY`; the key itself is never a setting).
         k, temperature, top_p, max_new_tokens, seed: K alternatives per state and how they are drawn.
 
     Scope, filters and output:
@@ -50,8 +54,12 @@ class BuildConfig:
     store: str | None = _option(None, "DuckDB store (default: OUT.duckdb beside OUT)")
     format: str | None = _option(None, "force the format of file sources", choices=FILE_FORMATS)
     cache_dir: str | None = _option(None, "Prefect result cache (default: STORE.cache beside the store)")
-    policy: str = _option(DEFAULT_POLICY, "'smollm2' (bundled) or a local model folder")
+    policy: str = _option(DEFAULT_POLICY, "'smollm2' (bundled), a local model folder, or openai:MODEL")
     trust_remote_code: bool = _option(False, "allow a model folder's own code")
+    base_url: str | None = _option(None, "with openai:MODEL: the server's URL, e.g. http://127.0.0.1:8000/v1")
+    tokenizer: str | None = _option(None, "with openai:MODEL: tokenizer folder (default: the bundled one)")
+    concurrency: int = _option(8, "with openai:MODEL: requests in flight at most")
+    api_key_file: str | None = _option(None, "with openai:MODEL: file with the API key (else OPENAI_API_KEY)")
     k: int = _option(4, "alternatives sampled per state")
     temperature: float = _option(1.0, "sampling temperature")
     top_p: float = _option(0.95, "nucleus sampling mass")
@@ -68,7 +76,7 @@ class BuildConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", tuple(self.sources))
-        for name in ("k", "batch_size", "max_new_tokens"):
+        for name in ("k", "batch_size", "max_new_tokens", "concurrency"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("max_states", "history_chars"):
@@ -102,6 +110,7 @@ class BuildConfig:
         self.check_complete()
         for spec in self.sources:
             check_source(spec)
+        self.policy_spec.check()
         out, store = Path(self.out), self.store_path
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out {out}: exists and is not a folder")
@@ -124,6 +133,17 @@ class BuildConfig:
             top_p=self.top_p,
             max_new_tokens=self.max_new_tokens,
             seed=self.seed,
+        )
+
+    @property
+    def policy_spec(self) -> PolicySpec:
+        return PolicySpec(
+            policy=self.policy,
+            trust_remote_code=self.trust_remote_code,
+            base_url=self.base_url,
+            tokenizer=self.tokenizer,
+            concurrency=self.concurrency,
+            api_key_file=self.api_key_file,
         )
 
     @property

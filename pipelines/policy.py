@@ -1,4 +1,5 @@
-"""Base policies: the bundled SmolLM2-135M-Instruct or any local Hugging Face model folder.
+"""Base policies: the bundled SmolLM2-135M-Instruct, any local Hugging Face model folder, or a
+model behind an OpenAI-compatible server (`openai:MODEL`, see `pipelines.server`).
 
 Nothing here downloads: models load with `local_files_only=True`. The bundled GGUF is dequantised
 once into a safetensors cache, because dequantising takes ~35 s and a safetensors load ~1 s.
@@ -14,6 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from pipelines.server import PREFIX, ServerPolicy, api_key, is_server, server_model
 
 if TYPE_CHECKING:  # torch and transformers load with a model, so a run with nothing to sample skips them
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -96,6 +99,8 @@ def policy_name(name_or_dir: str = DEFAULT_POLICY) -> str:
     """The name samples are keyed by, known without loading the model (so reruns load nothing)."""
     if name_or_dir == DEFAULT_POLICY:
         return SMOLLM2_ID
+    if is_server(name_or_dir):
+        return PREFIX + server_model(name_or_dir)
     folder = _local_folder(name_or_dir)
     digest = hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()[:12]
     return f"{folder.name}@{digest}"
@@ -109,15 +114,59 @@ def model_folder(name_or_dir: str = DEFAULT_POLICY) -> Path:
 def load_policy(name_or_dir: str = DEFAULT_POLICY, trust_remote_code: bool = False) -> Policy:
     """Load a policy by `smollm2` or a local model folder; never fetches anything."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     name = policy_name(name_or_dir)
     folder = model_folder(name_or_dir)
-    tokenizer = AutoTokenizer.from_pretrained(
-        folder, local_files_only=True, trust_remote_code=trust_remote_code
-    )
+    tokenizer = _tokenizer(folder, trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(
         folder, local_files_only=True, trust_remote_code=trust_remote_code, dtype=torch.float32
     )
     model.eval()
     return Policy(name=name, model=model, tokenizer=tokenizer)
+
+
+def _tokenizer(folder: Path, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=trust_remote_code)
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """Where the base policy comes from (the build's settings of `pipelines.config.BuildConfig`)."""
+
+    policy: str
+    trust_remote_code: bool
+    base_url: str | None
+    tokenizer: str | None
+    concurrency: int
+    api_key_file: str | None
+
+    def check(self) -> None:
+        """Settings that cannot work, found before any work."""
+        if is_server(self.policy):
+            server_model(self.policy)
+            if not self.base_url:
+                raise ValueError(f"--policy {self.policy}: needs --base-url, e.g. http://127.0.0.1:8000/v1")
+            if self.tokenizer is not None and not Path(self.tokenizer).is_dir():
+                raise ValueError(f"--tokenizer {self.tokenizer}: no such folder")
+            if self.api_key_file is not None and not Path(self.api_key_file).is_file():
+                raise ValueError(f"--api-key-file {self.api_key_file}: no such file")
+        elif self.base_url:
+            raise ValueError(f"--base-url is for --policy openai:MODEL, not {self.policy!r}")
+
+    def load(self) -> Policy | ServerPolicy:
+        """The local model, or the server's client settings with the tokenizer that renders prompts."""
+        if not is_server(self.policy):
+            return load_policy(self.policy, trust_remote_code=self.trust_remote_code)
+        assert self.base_url is not None
+        folder = Path(self.tokenizer) if self.tokenizer else smollm2_folder()
+        return ServerPolicy(
+            name=policy_name(self.policy),
+            model=server_model(self.policy),
+            base_url=self.base_url,
+            tokenizer=_tokenizer(folder, self.trust_remote_code),
+            concurrency=self.concurrency,
+            api_key=api_key(self.api_key_file),
+        )

@@ -9,9 +9,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from pipelines.filters import FilterConfig, judge
+from pipelines.filters import REJECTED, FilterConfig, Verdict, judge
 from pipelines.policy import Policy
 from pipelines.prompts import ACTION_PREFIX, AGENT_PROMPT_TOKENS, PROMPT_VERSION, agent_prompt
+from pipelines.server import SERVER_ERROR, ServerPolicy, sample_server
 from schemas import Sample, State
 from schemas.ids import derive_seed, params_hash, sample_id
 
@@ -77,16 +78,24 @@ def generate_k(policy: Policy, prompt_ids: list[int], params: SamplingParams, se
 
 
 def sample_states(
-    policy: Policy, states: Sequence[State], params: SamplingParams, filters: FilterConfig
+    policy: Policy | ServerPolicy, states: Sequence[State], params: SamplingParams, filters: FilterConfig
 ) -> list[Sample]:
-    """K judged samples for each state (every sample kept, whatever its verdict)."""
+    """K judged samples for each state (every sample kept, whatever its verdict). A state whose
+    server answer was an error gets K samples rejected as `server_error`."""
+    if isinstance(policy, ServerPolicy):
+        outputs = sample_server(policy, states, params)
+    else:
+        outputs = [_local(policy, state, params) for state in states]
     samples = []
     digest, params_json = params.digest, json.dumps(params.as_dict(), sort_keys=True)
-    for state in states:
-        seed = derive_seed(params.seed, state.state_id, policy.name)
-        prompt = agent_prompt(state, policy.tokenizer, params.max_prompt_tokens)
-        outputs = [ACTION_PREFIX + text for text in generate_k(policy, prompt, params, seed)]
-        for index, (raw, verdict) in enumerate(zip(outputs, judge(outputs, state, filters), strict=True)):
+    for state, (seed, texts) in zip(states, outputs, strict=True):
+        if isinstance(texts, str):  # the server's error, in one line (logged by sample_server)
+            raws = [""] * params.k
+            verdicts = [Verdict("", REJECTED, SERVER_ERROR)] * params.k
+        else:
+            raws = [ACTION_PREFIX + text for text in texts]
+            verdicts = judge(raws, state, filters)
+        for index, (raw, verdict) in enumerate(zip(raws, verdicts, strict=True)):
             samples.append(
                 Sample(
                     sample_id=sample_id(state.state_id, policy.name, digest, index),
@@ -103,3 +112,9 @@ def sample_states(
                 )
             )
     return samples
+
+
+def _local(policy: Policy, state: State, params: SamplingParams) -> tuple[int, list[str]]:
+    seed = derive_seed(params.seed, state.state_id, policy.name)
+    prompt = agent_prompt(state, policy.tokenizer, params.max_prompt_tokens)
+    return seed, generate_k(policy, prompt, params, seed)

@@ -1,0 +1,113 @@
+"""Builds whose base policy is an OpenAI-compatible server: a real HTTP server on loopback
+(`tests/openai_server.py`) that ignores `n`, fails or garbles some prompts, and records requests."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+from pipelines.config import BuildConfig
+from tests.factories import EXAMPLES
+from tests.openai_server import CompletionServer
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.integration,
+    pytest.mark.usefixtures("prefect_harness", "hf_offline"),
+]
+
+KEY = "sk-test-" + os.urandom(12).hex()
+NATIVE = str(EXAMPLES / "native.jsonl")  # 3 states: 2 of "boil water", 1 of "count the apples"
+
+
+def config(tmp_path: Path, base_url: str, tokenizer: Path, **fields) -> BuildConfig:
+    return BuildConfig(
+        sources=(NATIVE,),
+        out=str(tmp_path / "out"),
+        policy="openai:test-model",
+        base_url=base_url,
+        tokenizer=str(tokenizer),
+        k=3,
+        seed=5,
+        **fields,
+    )
+
+
+def test_a_build_through_a_server_keeps_good_samples_records_bad_ones_and_resumes(
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from flows.build import build
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    caplog.set_level(logging.DEBUG)
+    with CompletionServer(KEY, ignore_n=True, garbage_marker="Count the apples") as server:
+        first = build(config(tmp_path, server.base_url, tiny_model_dir, max_states=1))
+        assert first["run"]["policy_calls"] == 1
+        requests_first = len(server.requests)
+        second = build(config(tmp_path, server.base_url, tiny_model_dir))
+        new_prompts = {r.prompt for r in server.requests[requests_first:]}
+        requests_second = len(server.requests)
+        third = build(config(tmp_path, server.base_url, tiny_model_dir))
+        assert len(server.requests) == requests_second  # the third build requested nothing
+
+    assert second["run"]["policy_calls"] == 2  # only the states the first build did not sample
+    assert len(new_prompts) == 2
+    assert third["run"]["policy_calls"] == 0 and third["run"]["samples_added"] == 0
+    assert all(r.authorised for r in server.requests)  # the key went to the server, and only there
+
+    stats = third["stats"]
+    assert stats["samples"] == 9  # K=3 for each of the 3 states, good or bad
+    assert stats["samples_by_reason"].get("server_error") == 3  # the garbled state's K samples
+    assert stats["pairs"] > 0 and stats["samples_by_verdict"]["accepted"] + 3 <= 9
+    # `n` was ignored: the client asked again, one sample per request, with derived seeds
+    seeds = [r.seed for r in server.requests if "Count the apples" not in r.prompt]
+    assert len(seeds) == len(set(seeds))
+
+    out = tmp_path / "out"
+    printed = capfd.readouterr()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert files and all(KEY.encode() not in p.read_bytes() for p in files)  # store, shards, card, cache
+    assert KEY not in printed.out + printed.err + logged
+    assert (out / "manifest.json").is_file()
+
+
+def test_a_server_that_is_down_fails_the_build_in_one_line(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("pipelines.server.MAX_RETRIES", 1)
+    with socket.socket() as sock:  # a free port with nothing listening on it
+        sock.bind(("127.0.0.1", 0))
+        base_url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    argv = ["build", "--source", NATIVE, "--out", str(tmp_path / "out"), "--policy", "openai:m"]
+    argv += ["--base-url", base_url, "--tokenizer", str(tiny_model_dir)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    [line] = [line for line in err.splitlines() if "error" in line.lower()]  # besides progress bars
+    assert line.startswith("actforge: error: policy server") and "unreachable" in line
+    assert "Traceback" not in err
+
+
+def test_server_settings_are_checked_before_any_work(tmp_path: Path, capsys) -> None:
+    base = ["build", "--source", NATIVE, "--out", str(tmp_path / "o")]
+    cases = [
+        (["--policy", "openai:m"], "needs --base-url"),
+        (["--policy", "openai:"], "name the served model"),
+        (["--base-url", "http://127.0.0.1:9/v1"], "--base-url is for --policy openai:MODEL"),
+        (["--policy", "openai:m", "--base-url", "http://x/v1", "--tokenizer", "nope"], "--tokenizer nope"),
+        (["--policy", "openai:m", "--base-url", "http://x/v1", "--api-key-file", "nope"], "--api-key-file"),
+    ]
+    for extra, expected in cases:
+        assert main([*base, *extra]) == 2
+        [line] = capsys.readouterr().err.splitlines()
+        assert expected in line
+    assert not (tmp_path / "o").exists()
