@@ -111,6 +111,15 @@ async def _sample_state(
         raise RuntimeError(
             f"policy server {policy.base_url} unreachable after {MAX_RETRIES} retries: {type(err).__name__}"
         ) from None
+    except openai.APIStatusError as err:
+        if err.status_code < 500:  # our request is wrong (model name, key, limits): no sample can come
+            detail = " ".join(err.response.text.split())[:300]
+            raise RuntimeError(
+                f"policy server {policy.base_url} refused the request (HTTP {err.status_code}): {detail}"
+            ) from None
+        line = f"HTTP {err.status_code} after {MAX_RETRIES} retries"
+        log.warning("state %s: %s from %s", state.state_id[:12], line, policy.base_url)
+        return seed, line
     except (openai.APIError, ValueError, KeyError, TypeError) as err:  # an error answer, or garbage
         line = f"{type(err).__name__}: {err}".splitlines()[0][:300]
         log.warning("state %s: %s from %s", state.state_id[:12], line, policy.base_url)

@@ -30,6 +30,7 @@ class CompletionServer:
     """Use as a context manager; `base_url` ends in /v1 like vLLM's."""
 
     api_key: str
+    model: str | None = None  # the one model it serves (any name when None), like a pinned server
     ignore_n: bool = False
     fail_marker: str | None = None  # prompts containing it get HTTP 500, every time
     garbage_marker: str | None = None  # prompts containing it get a 200 that is not JSON
@@ -82,6 +83,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(state.delay)
         if self.path != "/v1/completions":
             return self._send(404, b'{"error": {"message": "no such route"}}')
+        if state.model is not None and body["model"] != state.model:
+            return self._send(400, json.dumps({"detail": f"serving {state.model!r} only"}).encode())
         if state.fail_marker and state.fail_marker in prompt:
             return self._send(500, b'{"error": {"message": "internal error", "type": "server_error"}}')
         if state.garbage_marker and state.garbage_marker in prompt:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -95,6 +96,26 @@ def test_a_server_that_is_down_fails_the_build_in_one_line(
     [line] = [line for line in err.splitlines() if "error" in line.lower()]  # besides progress bars
     assert line.startswith("actforge: error: policy server") and "unreachable" in line
     assert "Traceback" not in err
+
+
+def test_a_refused_request_fails_the_build_in_one_line_and_stores_no_sample(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 4xx answer means the request itself is wrong (here the model name): no sample can come,
+    so none is recorded, and the corrected build samples every state."""
+    from flows.build import build
+
+    with CompletionServer(KEY, model="served-model") as server:
+        argv = ["build", "--source", NATIVE, "--out", str(tmp_path / "out"), "--policy", "openai:other"]
+        argv += ["--base-url", server.base_url, "--tokenizer", str(tiny_model_dir), "--k", "3"]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        [line] = [line for line in err.splitlines() if "error" in line.lower()]
+        assert "refused the request (HTTP 400)" in line and "serving 'served-model' only" in line
+        fixed = dataclasses.replace(
+            config(tmp_path, server.base_url, tiny_model_dir), policy="openai:served-model"
+        )
+        assert build(fixed)["run"]["policy_calls"] == 3
 
 
 def test_server_settings_are_checked_before_any_work(tmp_path: Path, capsys) -> None:
