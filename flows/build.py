@@ -1,23 +1,27 @@
 """The `build` flow: collect -> states -> sample -> store -> publish, as Prefect tasks.
 
 Collection runs concurrently (bounded by the task runner); sampling runs batch by batch in this
-process, because one model on one machine gains nothing from parallel batches. Both are cached
-with persisted results (beside the store unless `cache_dir` says otherwise), keyed on their inputs
-and the task code: collection also on the source's content, so a changed file is read again.
+process, because one model on one machine gains nothing from parallel batches, or, with the Dask
+runner (`flows.runners`), on the cluster's workers while the flow stores what comes back. Both are
+cached with persisted results (beside the store unless `cache_dir` says otherwise), keyed on their
+inputs and the task code: collection also on the source's content, so a changed file is read again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import Task, flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.client.schemas.objects import State as PrefectState
+from prefect.futures import PrefectFuture, as_completed
 from tqdm.auto import tqdm
 
+from flows.runners import task_runner
 from pipelines import steps
 from pipelines.card import summary, summary_markdown
 from pipelines.config import BuildConfig
@@ -28,10 +32,7 @@ from pipelines.server import ServerPolicy
 from pipelines.sources import Collected, collect, fingerprint
 from pipelines.states import load_states
 from pipelines.store import Store
-from schemas import Sample
-
-COLLECT_WORKERS = 2
-
+from schemas import Sample, State
 
 SOURCE_CONTENT = CacheKeyFnPolicy(cache_key_fn=lambda _ctx, inputs: fingerprint(inputs["spec"]))
 
@@ -55,6 +56,31 @@ def sample_batch(
     return sample_states(_policy(spec), states, params, filters)
 
 
+def _sampled(
+    sample: Task, arguments: dict[str, Any], batches: Iterator[list[State]], config: BuildConfig
+) -> Iterator[tuple[list[State], PrefectState]]:
+    """(states, final task state) per batch. In this process, one batch at a time (one model gains
+    nothing from parallel batches); on Dask, a window of batches in flight, yielded as they finish,
+    so the flow stays the store's only writer and holds a bounded number of batches."""
+    if config.runner != "dask":
+        for batch in batches:
+            yield batch, sample(states=batch, return_state=True, **arguments)
+        return
+    in_flight: dict[PrefectFuture, list[State]] = {}
+    for batch in batches:
+        in_flight[sample.submit(states=batch, **arguments)] = batch
+        if len(in_flight) >= 2 * config.workers:
+            yield _first_finished(in_flight)
+    while in_flight:
+        yield _first_finished(in_flight)
+
+
+def _first_finished(in_flight: dict[PrefectFuture, list[State]]) -> tuple[list[State], PrefectState]:
+    future = next(as_completed(list(in_flight)))
+    future.wait()  # fetches the final state from the worker
+    return in_flight.pop(future), future.state
+
+
 @task(name="publish", cache_policy=NO_CACHE)
 def publish(store: Store, config: BuildConfig, trajectory_ids: list[str], policy: str) -> dict:
     out = Path(config.out)
@@ -62,7 +88,7 @@ def publish(store: Store, config: BuildConfig, trajectory_ids: list[str], policy
     return steps.publish_dataset(store, out, trajectory_ids, config.sources, provenance, config.history_chars)
 
 
-@flow(name="build", task_runner=ThreadPoolTaskRunner(max_workers=COLLECT_WORKERS))
+@flow(name="build", task_runner=task_runner(BuildConfig()))
 def build(config: BuildConfig) -> dict[str, Any]:
     """Build a critique dataset into `config.out`; returns what this run added and the dataset's counts."""
     config.check_ready()
@@ -79,12 +105,13 @@ def build(config: BuildConfig) -> dict[str, Any]:
         chosen = steps.select(db, trajectory_ids, config.max_states)
         todo = steps.pending(db, chosen, name, params)
         run.update(policy_calls=0)
+        batches = (
+            load_states(db, trajectory_ids, todo[start : start + config.batch_size], config.history_chars)
+            for start in range(0, len(todo), config.batch_size)
+        )
+        arguments = {"spec": config.policy_spec, "name": name, "params": params, "filters": filters}
         with tqdm(total=len(todo), desc="sampling", unit="state", disable=not todo) as bar:
-            for start in range(0, len(todo), config.batch_size):
-                batch = load_states(
-                    db, trajectory_ids, todo[start : start + config.batch_size], config.history_chars
-                )
-                state = sample_cached(config.policy_spec, name, batch, params, filters, return_state=True)
+            for batch, state in _sampled(sample_cached, arguments, batches, config):
                 # A cached batch (the store was lost or is new) is served without calling the model.
                 if state.name != "Cached":
                     run["policy_calls"] += len(batch)

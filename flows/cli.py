@@ -157,8 +157,9 @@ def build_command(args: argparse.Namespace, overrides: list[str]) -> int:
     with prefect_api(args.verbose):
         if not args.train:
             from flows.build import build
+            from flows.runners import on_runner
 
-            result = build(config)
+            result = on_runner(build, config)(config)
             _print_build(result)
             if args.push_to_hub:
                 _print_push(_push(result["out"], args.push_to_hub, None, False))
@@ -208,11 +209,13 @@ def refresh_command(config: str, push_to_hub: str | None, verbose: bool) -> int:
     from pipelines.project import load_project
 
     arguments.existing_file(config, "--config")
-    load_project(config).build.check_ready()  # the project's sources and paths before any work
+    project = load_project(config)
+    project.build.check_ready()  # the project's sources and paths before any work
     with prefect_api(verbose):
         from flows.refresh import refresh
+        from flows.runners import on_runner
 
-        result = refresh(config, push_to_hub)
+        result = on_runner(refresh, project.build)(config, push_to_hub)
     _print_build(result)
     print(f"version: {result['version']}")
     if "hub" in result:

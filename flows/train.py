@@ -8,6 +8,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.build import build
+from flows.runners import on_runner
 from pipelines.config import BuildConfig
 from trainers.recipe import recipe
 
@@ -22,5 +23,5 @@ def build_and_train(
     config: BuildConfig, output_dir: str, recipe_args: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """`build(config)`, then the recipe (critic, agent stages, baselines) from the build's policy."""
-    built = build(config)
+    built = on_runner(build, config)(config)
     return {"build": built, "recipe": run_recipe(built["out"], config.policy, output_dir, recipe_args or {})}

@@ -13,6 +13,8 @@ from pipelines.sampling import SamplingParams
 from pipelines.sources import FILE_FORMATS, check_source
 from schemas import SCHEMA_VERSION
 
+RUNNERS = ("threads", "dask")
+
 
 def _option(default: Any, help: str, **cli: Any) -> Any:
     """A field with its CLI help (and argparse extras such as `choices` or `metavar`)."""
@@ -45,6 +47,13 @@ class BuildConfig:
         admissible: map outputs to, or require, the source's admissible actions.
         history_chars: characters of earlier steps a published row carries (latest steps first;
             the row counts the ones left out).
+
+    Where the work runs (never part of the content):
+        runner: `threads` (this process; sampling batch by batch) or `dask` (collection per source
+            and sampling per batch as tasks on a Dask cluster; the flow stays the store's only
+            writer).
+        workers, dask_address: a local cluster of `workers` processes, or the running cluster at
+            `dask_address`.
     """
 
     sources: tuple[str, ...] = _option(
@@ -73,10 +82,13 @@ class BuildConfig:
         choices=ADMISSIBLE_MODES,
     )
     history_chars: int = _option(16000, "characters of history a published row carries")
+    runner: str = _option("threads", "where collection and sampling tasks run", choices=RUNNERS)
+    workers: int = _option(2, "with --runner dask: workers of the local cluster")
+    dask_address: str | None = _option(None, "with --runner dask: a running cluster, tcp://HOST:PORT")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", tuple(self.sources))
-        for name in ("k", "batch_size", "max_new_tokens", "concurrency"):
+        for name in ("k", "batch_size", "max_new_tokens", "concurrency", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("max_states", "history_chars"):
