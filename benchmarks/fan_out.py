@@ -129,9 +129,10 @@ def main() -> None:
                     concurrency=concurrency,
                     api_key="EMPTY",
                 )
-                sample_server(server, chosen[:1], params)  # warm-up
+                seeds = list(range(len(chosen)))
+                sample_server(server, chosen[:1], params, seeds[:1])  # warm-up
                 started = time.perf_counter()
-                sample_server(server, chosen, params)
+                sample_server(server, chosen, params, seeds)
                 rates[f"(d) server, concurrency {concurrency}"] = alternatives / (
                     time.perf_counter() - started
                 )

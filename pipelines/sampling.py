@@ -82,13 +82,14 @@ def sample_states(
 ) -> list[Sample]:
     """K judged samples for each state (every sample kept, whatever its verdict). A state whose
     server answer was an error gets K samples rejected as `server_error`."""
+    seeds = [derive_seed(params.seed, state.state_id, policy.name) for state in states]
     if isinstance(policy, ServerPolicy):
-        outputs = sample_server(policy, states, params)
+        outputs = sample_server(policy, states, params, seeds)
     else:
-        outputs = [_local(policy, state, params) for state in states]
+        outputs = [_local(policy, state, params, seed) for state, seed in zip(states, seeds, strict=True)]
     samples = []
     digest, params_json = params.digest, json.dumps(params.as_dict(), sort_keys=True)
-    for state, (seed, texts) in zip(states, outputs, strict=True):
+    for state, seed, texts in zip(states, seeds, outputs, strict=True):
         if isinstance(texts, str):  # the server's error, in one line (logged by sample_server)
             raws = [""] * params.k
             verdicts = [Verdict("", REJECTED, SERVER_ERROR)] * params.k
@@ -114,7 +115,5 @@ def sample_states(
     return samples
 
 
-def _local(policy: Policy, state: State, params: SamplingParams) -> tuple[int, list[str]]:
-    seed = derive_seed(params.seed, state.state_id, policy.name)
-    prompt = agent_prompt(state, policy.tokenizer, params.max_prompt_tokens)
-    return seed, generate_k(policy, prompt, params, seed)
+def _local(policy: Policy, state: State, params: SamplingParams, seed: int) -> list[str]:
+    return generate_k(policy, agent_prompt(state, policy.tokenizer, params.max_prompt_tokens), params, seed)

@@ -73,33 +73,40 @@ class ServerPolicy:
 
 
 def sample_server(
-    policy: ServerPolicy, states: Sequence[State], params: SamplingParams
-) -> list[tuple[int, list[str] | str]]:
-    """Per state: its seed, and its K raw outputs (without the "Action:" prefix) or an error line."""
-    return asyncio.run(_sample_all(policy, states, params))
+    policy: ServerPolicy, states: Sequence[State], params: SamplingParams, seeds: Sequence[int]
+) -> list[list[str] | str]:
+    """Per state (with its seed): its K raw outputs (without the "Action:" prefix) or an error line."""
+    return asyncio.run(_sample_all(policy, states, params, seeds))
 
 
 async def _sample_all(
-    policy: ServerPolicy, states: Sequence[State], params: SamplingParams
-) -> list[tuple[int, list[str] | str]]:
+    policy: ServerPolicy, states: Sequence[State], params: SamplingParams, seeds: Sequence[int]
+) -> list[list[str] | str]:
     from openai import AsyncOpenAI
 
     limit = asyncio.Semaphore(policy.concurrency)
     async with AsyncOpenAI(
         base_url=policy.base_url, api_key=policy.api_key, max_retries=MAX_RETRIES, timeout=TIMEOUT_SECONDS
     ) as client:
-        jobs = [_sample_state(client, limit, policy, state, params) for state in states]
+        jobs = [
+            _sample_state(client, limit, policy, state, params, seed)
+            for state, seed in zip(states, seeds, strict=True)
+        ]
         return list(await asyncio.gather(*jobs))
 
 
 async def _sample_state(
-    client: AsyncOpenAI, limit: asyncio.Semaphore, policy: ServerPolicy, state: State, params: SamplingParams
-) -> tuple[int, list[str] | str]:
+    client: AsyncOpenAI,
+    limit: asyncio.Semaphore,
+    policy: ServerPolicy,
+    state: State,
+    params: SamplingParams,
+    seed: int,
+) -> list[str] | str:
     """K outputs for one state: `n=K` in one request, then one request per missing sample (servers
     such as `transformers serve` ignore `n`), each with its own derived seed."""
     import openai
 
-    seed = derive_seed(params.seed, state.state_id, policy.name)
     prompt = agent_prompt_text(state, policy.tokenizer, params.max_prompt_tokens)
     texts: list[str] = []
     try:
@@ -119,12 +126,12 @@ async def _sample_state(
             ) from None
         line = f"HTTP {err.status_code} after {MAX_RETRIES} retries"
         log.warning("state %s: %s from %s", state.state_id[:12], line, policy.base_url)
-        return seed, line
+        return line
     except (openai.APIError, ValueError, KeyError, TypeError) as err:  # an error answer, or garbage
         line = f"{type(err).__name__}: {err}".splitlines()[0][:300]
         log.warning("state %s: %s from %s", state.state_id[:12], line, policy.base_url)
-        return seed, line
-    return seed, texts[: params.k]
+        return line
+    return texts[: params.k]
 
 
 async def _complete(

@@ -93,7 +93,7 @@ def test_a_server_that_is_down_fails_the_build_in_one_line(
     argv += ["--base-url", base_url, "--tokenizer", str(tiny_model_dir)]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    [line] = [line for line in err.splitlines() if "error" in line.lower()]  # besides progress bars
+    [line] = [line for line in err.splitlines() if line.startswith("actforge")]  # besides progress bars
     assert line.startswith("actforge: error: policy server") and "unreachable" in line
     assert "Traceback" not in err
 
@@ -110,7 +110,7 @@ def test_a_refused_request_fails_the_build_in_one_line_and_stores_no_sample(
         argv += ["--base-url", server.base_url, "--tokenizer", str(tiny_model_dir), "--k", "3"]
         assert main(argv) == 2
         err = capsys.readouterr().err
-        [line] = [line for line in err.splitlines() if "error" in line.lower()]
+        [line] = [line for line in err.splitlines() if line.startswith("actforge")]
         assert "refused the request (HTTP 400)" in line and "serving 'served-model' only" in line
         fixed = dataclasses.replace(
             config(tmp_path, server.base_url, tiny_model_dir), policy="openai:served-model"
