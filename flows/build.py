@@ -60,9 +60,14 @@ def _sampled(
     sample: Task, arguments: dict[str, Any], batches: Iterator[list[State]], config: BuildConfig
 ) -> Iterator[tuple[list[State], PrefectState]]:
     """(states, final task state) per batch. In this process, one batch at a time (one model gains
-    nothing from parallel batches); on Dask, a window of batches in flight, yielded as they finish,
-    so the flow stays the store's only writer and holds a bounded number of batches."""
-    if config.runner != "dask":
+    nothing from parallel batches, and torch's seeded sampling is per process); on Dask workers, a
+    window of batches in flight, yielded as they finish, so the flow stays the store's only writer
+    and holds a bounded number of batches. The flow's actual task runner decides, not the config."""
+    from prefect.context import FlowRunContext
+    from prefect_dask import DaskTaskRunner
+
+    context = FlowRunContext.get()
+    if context is None or not isinstance(context.task_runner, DaskTaskRunner):
         for batch in batches:
             yield batch, sample(states=batch, return_state=True, **arguments)
         return

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.build import build
+from flows.build import _policy, build
 from flows.runners import on_runner
 from pipelines.config import BuildConfig
 from tests.factories import EXAMPLES, files_of
@@ -26,6 +26,7 @@ def test_a_build_on_two_dask_workers_publishes_the_bytes_of_a_serial_build(
 ) -> None:
     results = {}
     for runner in ("threads", "dask"):
+        _policy.cache_clear()
         config = BuildConfig(
             sources=SOURCES,
             out=str(tmp_path / runner),
@@ -36,6 +37,8 @@ def test_a_build_on_two_dask_workers_publishes_the_bytes_of_a_serial_build(
             workers=2,
         )
         results[runner] = on_runner(build, config)(config)
+        loaded_here = _policy.cache_info().misses
+        assert loaded_here == (1 if runner == "threads" else 0)  # on Dask, workers sampled, not the flow
     assert results["dask"]["run"] == results["threads"]["run"]
     assert results["dask"]["run"]["policy_calls"] == results["dask"]["stats"]["states"] == 20
     serial, dask = files_of(tmp_path / "threads"), files_of(tmp_path / "dask")
