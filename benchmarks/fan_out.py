@@ -1,14 +1,18 @@
 """Sampling and collection at scale, measured side by side in one run; writes a JSON result.
 
 Alternatives per second on the bundled SmolLM2 with K=4, over the same states:
-  (a) one `generate` call per sample, (b) one shared prefill per state (local sampling today),
+  (a) one `generate` call per sample, (b) one shared prefill per state (local sampling before the
+      batched decoder), (c) batched states per forward pass (`pipelines.decoding`, local sampling now),
+      on states of one trajectory (prompts share their early steps) and on states of unrelated tasks
+      (prompts share only the chat template's first tokens);
   (d) the server backend against `transformers serve` started here on loopback with the same
-      weights, at concurrency 1, 8 and 32.
-(c), batched states per forward pass, is not built yet (issue 10, item 3).
+      weights, at concurrency 1, 8 and 32;
+  (f) the server backend against a loopback server that answers every request after a fixed 200 ms,
+      at concurrency 1, 8 and 32 (what the client itself adds).
 Collection of 16 ScienceWorld variations (16 sources, one JVM each): (e) serially, with the default
 runner (2 threads), and on a local Dask cluster of 2 workers, all as the build's collect task, uncached.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/fan_out.py [--states 4] [--skip-collection]
+    PYTHONPATH=. .venv/bin/python benchmarks/fan_out.py [--states 6] [--skip-serve] [--skip-collection]
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import multiprocessing
 import os
 import platform
 import shutil
@@ -26,13 +31,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.sampling import STATE, _separate
+from benchmarks.sampling import STATE, _separate, generate_k
 from pipelines.config import BuildConfig
+from pipelines.decoding import sample_prompts
 from pipelines.policy import load_policy, smollm2_folder
 from pipelines.prompts import agent_prompt
-from pipelines.sampling import generate_k
 from pipelines.server import ServerPolicy, sample_server
 from schemas import State
+from tests.openai_server import CompletionServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [f"scienceworld:find-plant@{variation}" for variation in range(16)]
@@ -46,11 +52,69 @@ def states(n: int) -> list[State]:
     ]
 
 
+ENVIRONMENTS = ("scienceworld", "alfworld", "webshop", "generic")
+FIXED_DELAY = 0.2  # seconds the fixed-latency server waits before each answer
+FIXED_STATES = 128
+
+
+def unrelated(n: int) -> list[State]:
+    """n states of different environments and tasks, each with the benchmark state's 6-step history."""
+    return [
+        dataclasses.replace(
+            STATE,
+            state_id=f"unrelated-{i}",
+            environment=ENVIRONMENTS[i % len(ENVIRONMENTS)],
+            instruction=f"Task {i}: " + STATE.instruction,
+        )
+        for i in range(n)
+    ]
+
+
 def local(policy, chosen: list[State], params, how) -> float:
     started = time.perf_counter()
     for index, state in enumerate(chosen):
         how(policy, agent_prompt(state, policy.tokenizer, params.max_prompt_tokens), params, index)
     return time.perf_counter() - started
+
+
+def batched(policy, chosen: list[State], params) -> float:
+    started = time.perf_counter()
+    prompts = [agent_prompt(state, policy.tokenizer, params.max_prompt_tokens) for state in chosen]
+    sample_prompts(policy, prompts, params, list(range(len(chosen))))
+    return time.perf_counter() - started
+
+
+def _fixed_server(urls: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
+    with CompletionServer(api_key="EMPTY", delay=FIXED_DELAY) as server:
+        urls.put(server.base_url)
+        stop.wait()
+
+
+def fixed_latency(tokenizer, params) -> dict[str, float]:
+    """Alternatives per second through the server backend against answers that take FIXED_DELAY.
+    The server runs in a process of its own, as a real server would, so only the client is timed."""
+    chosen = [
+        dataclasses.replace(state, state_id=f"fixed-{i}") for i, state in enumerate(unrelated(FIXED_STATES))
+    ]
+    urls, stop = multiprocessing.Queue(), multiprocessing.Event()
+    process = multiprocessing.Process(target=_fixed_server, args=(urls, stop), daemon=True)
+    process.start()
+    rates = {}
+    try:
+        base_url = urls.get(timeout=60)
+        warm = ServerPolicy("openai:fixed", "fixed", base_url, tokenizer, 1, "EMPTY")
+        sample_server(warm, chosen[:1], params, [0])  # imports the client
+        for concurrency in (1, 8, 32):
+            policy = ServerPolicy("openai:fixed", "fixed", base_url, tokenizer, concurrency, "EMPTY")
+            started = time.perf_counter()
+            sample_server(policy, chosen, params, list(range(len(chosen))))
+            rates[f"(f) fixed {FIXED_DELAY * 1000:.0f} ms server, concurrency {concurrency}"] = (
+                len(chosen) * params.k / (time.perf_counter() - started)
+            )
+    finally:
+        stop.set()
+        process.join(timeout=10)
+    return rates
 
 
 def serve(folder: Path) -> tuple[subprocess.Popen, str]:
@@ -97,8 +161,9 @@ def collection(runner: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--states", type=int, default=4)
-    parser.add_argument("--skip-collection", action="store_true")
+    parser.add_argument("--states", type=int, default=6)
+    parser.add_argument("--skip-serve", action="store_true", help="leave out (d), transformers serve")
+    parser.add_argument("--skip-collection", action="store_true", help="leave out (e)")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/fan_out.json")
     args = parser.parse_args()
     if not 1 <= args.states <= 6:
@@ -110,17 +175,23 @@ def main() -> None:
 
     policy = load_policy("smollm2")
     local(policy, chosen[:1], params, generate_k)  # warm-up
+    batched(policy, chosen[:1], params)
     for name, how in (("(a) one generate per sample", _separate), ("(b) shared prefill", generate_k)):
         rates[name] = alternatives / local(policy, chosen, params, how)
+    rates["(c) batched states"] = alternatives / batched(policy, chosen, params)
+    others = unrelated(len(chosen))
+    rates["(b) shared prefill, unrelated states"] = alternatives / local(policy, others, params, generate_k)
+    rates["(c) batched, unrelated states"] = alternatives / batched(policy, others, params)
+    rates.update(fixed_latency(policy.tokenizer, params))
 
     with tempfile.TemporaryDirectory() as tmp:  # the same weights, sampling on (see README)
         folder = Path(tmp) / "smollm2-sampling"
         shutil.copytree(smollm2_folder(), folder)
         generation = json.loads((folder / "generation_config.json").read_text())
         (folder / "generation_config.json").write_text(json.dumps(generation | {"do_sample": True}))
-        process, base_url = serve(folder)
+        process, base_url = serve(folder) if not args.skip_serve else (None, "")
         try:
-            for concurrency in (1, 8, 32):
+            for concurrency in (1, 8, 32) if process else ():
                 server = ServerPolicy(
                     name=f"openai:{folder}",
                     model=str(folder),
@@ -137,7 +208,8 @@ def main() -> None:
                     time.perf_counter() - started
                 )
         finally:
-            process.kill()
+            if process:
+                process.kill()
 
     seconds: dict[str, float] = {}
     if not args.skip_collection:
@@ -149,19 +221,29 @@ def main() -> None:
                 seconds[f"(e) 16 sources, {runner}"] = collection(runner)
 
     baseline = rates["(b) shared prefill"]
+    fixed = [rate for name, rate in rates.items() if name.startswith("(f)")]
+    ratios = {
+        "(c) / (b), one trajectory": rates["(c) batched states"] / baseline,
+        "(c) / (b), unrelated states": rates["(c) batched, unrelated states"]
+        / rates["(b) shared prefill, unrelated states"],
+        "(f) concurrency 32 / concurrency 1": fixed[-1] / fixed[0],
+    }
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "states": len(chosen),
         "k": params.k,
         "alternatives_per_second": rates,
         "ratio_to_shared_prefill": {name: rate / baseline for name, rate in rates.items()},
+        "ratios": ratios,
         "collection_seconds": seconds,
     }
     args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     for name, rate in rates.items():
-        print(f"{name:>32}: {rate:6.2f} alternatives/s  ({rate / baseline:.2f}x shared prefill)")
+        print(f"{name:>40}: {rate:6.2f} alternatives/s  ({rate / baseline:.2f}x shared prefill)")
+    for name, value in ratios.items():
+        print(f"{name:>40}: {value:6.2f}")
     for name, value in seconds.items():
-        print(f"{name:>32}: {value:6.1f} s")
+        print(f"{name:>40}: {value:6.1f} s")
 
 
 if __name__ == "__main__":

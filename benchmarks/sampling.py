@@ -1,4 +1,6 @@
-"""Measure K-sample decoding: K separate `generate` calls vs one shared prefill (what actforge does).
+"""Measure K-sample decoding: K separate `generate` calls vs one shared prefill per state (what actforge
+did before its batched decoder, `pipelines.decoding`; kept here as the baseline that `fan_out.py`
+measures it against).
 
 Run: .venv/bin/python benchmarks/sampling.py [--policy smollm2] [--k 4] [--repeats 3]
 Prints one markdown table row per setting: median seconds per state and the ratio.
@@ -15,7 +17,7 @@ import torch
 from pipelines.config import BuildConfig
 from pipelines.policy import load_policy
 from pipelines.prompts import agent_prompt
-from pipelines.sampling import SamplingParams, generate_k
+from pipelines.sampling import SamplingParams
 from schemas import State, Step
 
 OBS = (
@@ -48,6 +50,34 @@ STATE = State(
     observation=OBS,
     expert_action="activate sink",
 )
+
+
+def generate_k(policy, prompt_ids: list[int], params: SamplingParams, seed: int) -> list[str]:
+    """K sampled continuations of one prompt, sharing a single prefill of its KV cache."""
+    from transformers import DynamicCache
+
+    model, tokenizer = policy.model, policy.tokenizer
+    ids = torch.tensor([prompt_ids], dtype=torch.long)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    with torch.no_grad():
+        cache = DynamicCache(config=model.config)
+        model(input_ids=ids[:, :-1], cache=cache, use_cache=True)
+        cache.batch_repeat_interleave(params.k)
+        batch = ids.repeat(params.k, 1)
+        torch.manual_seed(seed)
+        out = model.generate(
+            input_ids=batch,
+            attention_mask=torch.ones_like(batch),
+            cache=cache,
+            do_sample=True,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_new_tokens=params.max_new_tokens,
+            stop_strings=["\n"],
+            tokenizer=tokenizer,
+            pad_token_id=pad,
+        )
+    return [tokenizer.decode(row[ids.shape[1] :], skip_special_tokens=True) for row in out]
 
 
 def _separate(policy, prompt: list[int], params: SamplingParams, seed: int) -> None:

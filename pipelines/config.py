@@ -43,7 +43,9 @@ class BuildConfig:
 
     Scope, filters and output:
         max_states: sample at most this many states (the first by id, so spread over tasks).
-        batch_size: states per sampling task (one cached, resumable unit of work).
+        batch_size: states per sampling task (one cached, resumable unit of work). A local model
+            decodes a batch's states together (`pipelines.decoding`); a server gets all of a batch's
+            requests at once, so with `--concurrency N` use a batch of at least N states.
         admissible: map outputs to, or require, the source's admissible actions.
         history_chars: characters of earlier steps a published row carries (latest steps first;
             the row counts the ones left out).
@@ -75,7 +77,9 @@ class BuildConfig:
     max_new_tokens: int = _option(24, "tokens generated per alternative at most")
     seed: int = _option(0, "seed of every sample (derived per state)")
     max_states: int | None = _option(None, "sample at most this many states (chosen by id)")
-    batch_size: int = _option(8, "states per sampling task")
+    batch_size: int = _option(
+        8, "states per sampling task (a local model decodes them together; a server gets them at once)"
+    )
     admissible: str = _option(
         FilterConfig.admissible,
         "map outputs to, or require, the admissible actions",

@@ -144,9 +144,9 @@ def agent_prompt_text(
 ) -> str:
     """The agent prompt for `state` as text: the longest recent history window that fits the budget.
 
-    The window is found by bisection (a prompt grows with its window), so a long history costs a
-    few tokenisations, not one per step. When even the bare state is too long, its tail is kept,
-    where the current observation is.
+    The window is the whole history when it fits, else found by bisection (a prompt grows with its
+    window), so a long history costs a few tokenisations, not one per step. When even the bare
+    state is too long, its tail is kept, where the current observation is.
     """
     shot = few_shot_for(state.environment)
 
@@ -157,6 +157,8 @@ def agent_prompt_text(
         return len(tokenizer(text(window), add_special_tokens=False).input_ids) <= max_prompt_tokens
 
     low, high = 0, len(state.history)
+    if fits(high):  # the whole history fits: one tokenisation (most states of short trajectories)
+        return text(high)
     if not fits(low):
         ids = tokenizer(text(0), add_special_tokens=False).input_ids
         return tokenizer.decode(ids[-max_prompt_tokens:])

@@ -1,6 +1,7 @@
-"""Sample K alternatives per state from a policy: one prefill per state, K decodes from it.
+"""Sample K alternatives per state from a policy (local, batched by `pipelines.decoding`, or a server)
+and judge them.
 
-Seeds derive from (seed, state_id), so a state's samples do not depend on batch order.
+Seeds derive from (seed, state_id, policy), so a state's samples do not depend on its batch.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from pipelines.decoding import sample_prompts
 from pipelines.filters import REJECTED, FilterConfig, Verdict, judge
 from pipelines.policy import Policy
 from pipelines.prompts import ACTION_PREFIX, AGENT_PROMPT_TOKENS, PROMPT_VERSION, agent_prompt
@@ -48,35 +50,6 @@ class SamplingParams:
         return params_hash(self.as_dict())
 
 
-def generate_k(policy: Policy, prompt_ids: list[int], params: SamplingParams, seed: int) -> list[str]:
-    """K sampled continuations of one prompt, sharing a single prefill of its KV cache."""
-    import torch  # with the model (see pipelines.policy): a run with nothing to sample skips it
-    from transformers import DynamicCache
-
-    model, tokenizer = policy.model, policy.tokenizer
-    ids = torch.tensor([prompt_ids], dtype=torch.long)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    with torch.no_grad():
-        cache = DynamicCache(config=model.config)
-        model(input_ids=ids[:, :-1], cache=cache, use_cache=True)
-        cache.batch_repeat_interleave(params.k)
-        batch = ids.repeat(params.k, 1)
-        torch.manual_seed(seed)
-        out = model.generate(
-            input_ids=batch,
-            attention_mask=torch.ones_like(batch),
-            cache=cache,
-            do_sample=True,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            max_new_tokens=params.max_new_tokens,
-            stop_strings=["\n"],
-            tokenizer=tokenizer,
-            pad_token_id=pad,
-        )
-    return [tokenizer.decode(row[ids.shape[1] :], skip_special_tokens=True) for row in out]
-
-
 def sample_states(
     policy: Policy | ServerPolicy, states: Sequence[State], params: SamplingParams, filters: FilterConfig
 ) -> list[Sample]:
@@ -86,7 +59,8 @@ def sample_states(
     if isinstance(policy, ServerPolicy):
         outputs = sample_server(policy, states, params, seeds)
     else:
-        outputs = [_local(policy, state, params, seed) for state, seed in zip(states, seeds, strict=True)]
+        prompts = [agent_prompt(state, policy.tokenizer, params.max_prompt_tokens) for state in states]
+        outputs = sample_prompts(policy, prompts, params, seeds)
     samples = []
     digest, params_json = params.digest, json.dumps(params.as_dict(), sort_keys=True)
     for state, seed, texts in zip(states, seeds, outputs, strict=True):
@@ -113,7 +87,3 @@ def sample_states(
                 )
             )
     return samples
-
-
-def _local(policy: Policy, state: State, params: SamplingParams, seed: int) -> list[str]:
-    return generate_k(policy, agent_prompt(state, policy.tokenizer, params.max_prompt_tokens), params, seed)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,35 +86,42 @@ async def _sample_all(
     from openai import AsyncOpenAI
 
     limit = asyncio.Semaphore(policy.concurrency)
-    async with AsyncOpenAI(
-        base_url=policy.base_url, api_key=policy.api_key, max_retries=MAX_RETRIES, timeout=TIMEOUT_SECONDS
-    ) as client:
-        jobs = [
-            _sample_state(client, limit, policy, state, params, seed)
-            for state, seed in zip(states, seeds, strict=True)
-        ]
-        return list(await asyncio.gather(*jobs))
+    # Prompts render in one thread beside the event loop (a tokenizer is not safe to share between
+    # threads), so answers are handled while later prompts render.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="render") as render:
+        async with AsyncOpenAI(
+            base_url=policy.base_url, api_key=policy.api_key, max_retries=MAX_RETRIES, timeout=TIMEOUT_SECONDS
+        ) as client:
+            jobs = [
+                _sample_state(client, limit, render, policy, state, params, seed)
+                for state, seed in zip(states, seeds, strict=True)
+            ]
+            return list(await asyncio.gather(*jobs))
 
 
 async def _sample_state(
     client: AsyncOpenAI,
     limit: asyncio.Semaphore,
+    render: ThreadPoolExecutor,
     policy: ServerPolicy,
     state: State,
     params: SamplingParams,
     seed: int,
 ) -> list[str] | str:
-    """K outputs for one state: `n=K` in one request, then one request per missing sample (servers
-    such as `transformers serve` ignore `n`), each with its own derived seed."""
+    """K outputs for one state: `n=K` in one request, then one concurrent request per missing sample
+    (servers such as `transformers serve` ignore `n`), each with its own derived seed."""
     import openai
 
-    prompt = agent_prompt_text(state, policy.tokenizer, params.max_prompt_tokens)
+    prompt = await asyncio.get_running_loop().run_in_executor(
+        render, agent_prompt_text, state, policy.tokenizer, params.max_prompt_tokens
+    )
     texts: list[str] = []
     try:
         texts += await _complete(client, limit, policy, prompt, params, params.k, seed)
-        while len(texts) < params.k:
-            extra = derive_seed(seed, str(len(texts)))
-            texts += await _complete(client, limit, policy, prompt, params, 1, extra)
+        missing = [derive_seed(seed, str(index)) for index in range(len(texts), params.k)]
+        extra = [_complete(client, limit, policy, prompt, params, 1, each) for each in missing]
+        for answer in await asyncio.gather(*extra):
+            texts += answer
     except openai.APIConnectionError as err:  # down or unreachable after every retry: stop the build
         raise RuntimeError(
             f"policy server {policy.base_url} unreachable after {MAX_RETRIES} retries: {type(err).__name__}"

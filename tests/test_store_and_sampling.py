@@ -10,7 +10,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import torch
 
 from pipelines import steps
 from pipelines.config import BuildConfig
@@ -18,7 +17,7 @@ from pipelines.filters import FilterConfig
 from pipelines.pairs import pairs_table
 from pipelines.policy import Policy, load_policy, policy_name
 from pipelines.prompts import agent_prompt, agent_prompt_text
-from pipelines.sampling import generate_k, sample_states
+from pipelines.sampling import sample_states
 from pipelines.sources import Collected, quarantine
 from pipelines.states import load_states
 from pipelines.store import Store
@@ -334,38 +333,6 @@ def _apple_state(tmp_path: Path, index: int) -> State:
         ids, _ = steps.record(store, Collected.of([TRAJECTORIES[0]], []))
         [state] = load_states(store, ids, [state_id(ids[0], index)], BUDGET)
     return state
-
-
-def test_one_prefill_per_state_matches_plain_generate(tmp_path: Path, tiny: Policy) -> None:
-    state = _apple_state(tmp_path, 2)
-    params = _params(max_new_tokens=8)
-    prompt = agent_prompt(state, tiny.tokenizer, params.max_prompt_tokens)
-    lengths: list[int] = []
-    hook = tiny.model.register_forward_pre_hook(
-        lambda _m, args, kwargs: lengths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
-    )
-    try:
-        shared = generate_k(tiny, prompt, params, seed=11)
-    finally:
-        hook.remove()
-    # One forward pass over the prompt, then one token per decode step for all K rows together.
-    assert lengths[0] == len(prompt) - 1
-    assert all(n == 1 for n in lengths[1:])
-    torch.manual_seed(11)
-    ids = torch.tensor([prompt])
-    plain = tiny.model.generate(
-        ids,
-        attention_mask=torch.ones_like(ids),
-        do_sample=True,
-        num_return_sequences=4,
-        temperature=params.temperature,
-        top_p=params.top_p,
-        max_new_tokens=params.max_new_tokens,
-        stop_strings=["\n"],
-        tokenizer=tiny.tokenizer,
-        pad_token_id=tiny.tokenizer.pad_token_id,
-    )
-    assert shared == [tiny.tokenizer.decode(r[len(prompt) :], skip_special_tokens=True) for r in plain]
 
 
 def test_history_window_fits_the_prompt_budget(tmp_path: Path, tiny: Policy) -> None:

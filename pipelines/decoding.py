@@ -1,0 +1,210 @@
+"""Batched local sampling: several states per forward pass, K continuations each, one prefill per state.
+
+A decode loop of our own rather than `generate`, because `generate` draws every row from torch's one
+global RNG, so a state's samples would depend on which states share its batch. Here each state draws
+from its own generator, seeded per state, and only while one of its rows still decodes: its samples
+depend on that state alone. The sampling rule is `generate`'s: temperature, then nucleus (top-p)
+filtering; a row ends with the token that emits a newline, at end of sequence, or at the token limit.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch loads with the model (see pipelines.policy)
+    import torch
+    from transformers import DynamicCache, PreTrainedModel
+
+    from pipelines.policy import Policy
+    from pipelines.sampling import SamplingParams
+
+# One forward pass holds at most this many rows × (prompt + new) tokens: the build's default batch
+# (8 states, K=4, full 1024-token prompts) in one pass.
+DECODE_TOKENS = 8 * 4 * (1024 + 128)
+PREFILL_CHUNK = 128  # prompts are prefilled in chunks of this many tokens
+_STOPS: weakref.WeakKeyDictionary[object, torch.Tensor] = weakref.WeakKeyDictionary()
+
+
+def token_batches(
+    lengths: Sequence[int], k: int, max_new_tokens: int, budget: int = DECODE_TOKENS
+) -> list[list[int]]:
+    """Indices of prompts grouped so that a group's K rows per prompt, padded to its longest prompt
+    plus the new tokens, fit the budget. Sorted by length first, so little is padding; a prompt too
+    long for the budget on its own still gets a group."""
+    groups: list[list[int]] = []
+    for index in sorted(range(len(lengths)), key=lambda i: (lengths[i], i)):
+        group = groups[-1] if groups else []
+        if group and (len(group) + 1) * k * (lengths[index] + max_new_tokens) <= budget:
+            group.append(index)
+        else:
+            groups.append([index])
+    return groups
+
+
+def sample_prompts(
+    policy: Policy,
+    prompts: Sequence[list[int]],
+    params: SamplingParams,
+    seeds: Sequence[int],
+    budget: int = DECODE_TOKENS,
+) -> list[list[str]]:
+    """K sampled continuations per prompt, decoded in batches of at most `budget` tokens; prompt i
+    draws from seeds[i] alone."""
+    texts: list[list[str]] = [[] for _ in prompts]
+    stops = _stop_tokens(policy)
+    for group in token_batches([len(p) for p in prompts], params.k, params.max_new_tokens, budget):
+        decoded = _decode(policy, [prompts[i] for i in group], params, [seeds[i] for i in group], stops)
+        for index, rows in zip(group, decoded, strict=True):
+            texts[index] = rows
+    return texts
+
+
+def _decode(
+    policy: Policy, prompts: list[list[int]], params: SamplingParams, seeds: list[int], stops: torch.Tensor
+) -> list[list[str]]:
+    """Prefill each prompt on its own (no compute spent on padding), join the caches left-padded,
+    then decode all K rows of every prompt together; rows that ended leave the batch."""
+    import torch
+
+    model, tokenizer, k = policy.model, policy.tokenizer, params.k
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    rows = len(prompts) * k
+    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+    owner = torch.arange(len(prompts)).repeat_interleave(k)  # the prompt each row samples for
+    new = torch.full((rows, params.max_new_tokens), pad, dtype=torch.long)
+    lengths = torch.full((rows,), params.max_new_tokens, dtype=torch.long)
+    with torch.no_grad():
+        cache, scores, mask = _prefill(model, prompts)
+        cache.batch_repeat_interleave(k)
+        scores, mask = scores.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)
+        position = torch.tensor([len(p) for p in prompts]).repeat_interleave(k)[:, None]
+        active = torch.arange(rows)  # rows in the batch (ended ones leave it once they are a quarter)
+        live = torch.ones(rows, dtype=torch.bool)  # of those, the rows still decoding
+        for step in range(params.max_new_tokens):
+            token = torch.full((len(active),), pad, dtype=torch.long)
+            token[live] = _draw(scores[live], params, generators, owner[active[live]])
+            new[active[live], step] = token[live]
+            ending = live & stops[token]
+            lengths[active[ending]] = step + 1
+            live &= ~ending
+            if not bool(live.any()) or step + 1 == params.max_new_tokens:
+                break
+            if 4 * int((~live).sum()) >= len(active):
+                keep = live.nonzero().squeeze(1)
+                cache.batch_select_indices(keep)
+                active, live, token = active[keep], live[keep], token[keep]
+                mask, position = mask[keep], position[keep]
+            mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype)], dim=1)
+            out = model(input_ids=token[:, None], attention_mask=mask, position_ids=position, cache=cache)
+            position = position + 1
+            scores = out.logits[:, -1]
+    decoded = [tokenizer.decode(new[row, : lengths[row]], skip_special_tokens=True) for row in range(rows)]
+    return [decoded[start : start + k] for start in range(0, rows, k)]
+
+
+def _prefill(
+    model: PreTrainedModel, prompts: list[list[int]]
+) -> tuple[DynamicCache, torch.Tensor, torch.Tensor]:
+    """Each prompt's cache, built chunk by chunk; the caches joined left-padded, the last
+    position's logits, and the attention mask that hides the padding.
+
+    A prompt is always fed in the same fixed-size chunks, so a chunk's result depends on the prompt
+    alone, and prompts of one batch that share leading chunks (one task's header, a trajectory's
+    earlier steps) compute them once.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    passes = Counter(tuple(p[:end]) for p in prompts for end in _chunk_ends(len(p)))
+    kept: dict[tuple[int, ...], tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]] = {}
+    caches, logits = [], []
+    for prompt in prompts:
+        ends = _chunk_ends(len(prompt))
+        keys = [tuple(prompt[:end]) for end in ends]
+        done = max((i + 1 for i, key in enumerate(keys) if key in kept), default=0)
+        cache, start, last = DynamicCache(config=model.config), 0, None
+        if done:  # the longest prefix another prompt computed: start from a copy of its cache
+            layers, last = kept[keys[done - 1]]
+            for index, (k, v) in enumerate(layers):
+                cache.update(k, v, index)
+            start = ends[done - 1]
+        for end, key in zip(ends[done:], keys[done:], strict=True):
+            out = model(input_ids=torch.tensor([prompt[start:end]]), cache=cache, logits_to_keep=1)
+            last, start = out.logits[:, -1], end
+            if passes[key] > 1:  # another prompt of the batch starts with this prefix
+                kept[key] = ([(layer.keys, layer.values) for layer in cache.layers], last)
+        for key in keys:
+            passes[key] -= 1
+            if not passes[key]:
+                kept.pop(key, None)
+        caches.append(cache)
+        logits.append(last)
+    width = max(len(p) for p in prompts)
+    joined = DynamicCache(config=model.config)
+    for index in range(len(caches[0].layers)):
+        layers = [c.layers[index] for c in caches]
+        keys = torch.cat([_left_pad(layer.keys, width) for layer in layers])
+        values = torch.cat([_left_pad(layer.values, width) for layer in layers])
+        joined.update(keys, values, index)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        mask[row, width - len(prompt) :] = 1
+    return joined, torch.cat(logits), mask
+
+
+def _chunk_ends(length: int) -> list[int]:
+    return [*range(PREFILL_CHUNK, length, PREFILL_CHUNK), length]
+
+
+def _left_pad(tensor: torch.Tensor, width: int) -> torch.Tensor:
+    import torch.nn.functional as F
+
+    return F.pad(tensor, (0, 0, width - tensor.shape[-2], 0))
+
+
+def nucleus(scores: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+    """Sampling probabilities as `generate` makes them: temperature, then top-p (the smallest set of
+    likeliest tokens whose mass reaches top_p; the likeliest token always stays)."""
+    scores = scores / temperature
+    ascending, order = scores.sort(descending=False)
+    remove = ascending.softmax(dim=-1).cumsum(dim=-1) <= 1 - top_p
+    remove[:, -1] = False
+    return scores.masked_fill(remove.scatter(1, order, remove), float("-inf")).softmax(dim=-1)
+
+
+def _draw(
+    scores: torch.Tensor, params: SamplingParams, generators: list[torch.Generator], owner: torch.Tensor
+) -> torch.Tensor:
+    """One token per row, drawn from the generator of the row's prompt (so a prompt's draws never
+    depend on the other rows in the batch)."""
+    import torch
+
+    probs = nucleus(scores, params.temperature, params.top_p)
+    token = torch.empty(scores.shape[0], dtype=torch.long)
+    for prompt in owner.unique().tolist():
+        rows = (owner == prompt).nonzero().squeeze(1)
+        token[rows] = torch.multinomial(probs[rows], 1, generator=generators[prompt]).squeeze(1)
+    return token
+
+
+def _stop_tokens(policy: Policy) -> torch.Tensor:
+    """A mask over the vocabulary: tokens that end a sample (any that emits a newline, and EOS).
+    Decoding the whole vocabulary takes most of a second, so it is done once per model."""
+    import torch
+
+    if policy.model in _STOPS:
+        return _STOPS[policy.model]
+
+    tokenizer = policy.tokenizer
+    vocab = policy.model.get_output_embeddings().weight.shape[0]
+    texts = tokenizer.batch_decode([[i] for i in range(vocab)])
+    stops = torch.tensor(["\n" in text for text in texts], dtype=torch.bool)
+    ends = policy.model.generation_config.eos_token_id
+    for end in [tokenizer.eos_token_id, *(ends if isinstance(ends, list) else [ends])]:
+        if end is not None:
+            stops[end] = True
+    _STOPS[policy.model] = stops
+    return stops

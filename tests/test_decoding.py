@@ -1,0 +1,96 @@
+"""The batched local decoder on a real tiny Llama: a prompt's samples depend on the prompt and its
+seed alone (not on its batch), shared leading chunks are prefilled once, and the sampling rule is
+`generate`'s."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+
+from pipelines.config import BuildConfig
+from pipelines.decoding import PREFILL_CHUNK, nucleus, sample_prompts, token_batches
+from pipelines.policy import Policy, load_policy
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir: Path) -> Policy:
+    return load_policy(str(tiny_model_dir))
+
+
+def _prompts(tiny: Policy, lengths: list[int], seed: int = 0) -> list[list[int]]:
+    """Random prompts of the given lengths, from printable tokens (no special ones)."""
+    rng = random.Random(seed)
+    vocab = [i for i in range(len(tiny.tokenizer)) if i not in tiny.tokenizer.all_special_ids]
+    return [[rng.choice(vocab) for _ in range(n)] for n in lengths]
+
+
+def _lengths_fed(tiny: Policy) -> tuple[list[int], torch.utils.hooks.RemovableHandle]:
+    fed: list[int] = []
+    hook = tiny.model.register_forward_pre_hook(
+        lambda _m, args, kwargs: fed.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    return fed, hook
+
+
+def test_samples_do_not_depend_on_the_batch(tiny: Policy) -> None:
+    params = BuildConfig(k=3, seed=0, max_new_tokens=12).sampling
+    prompts = _prompts(tiny, [40, 300, 130, 7, 260])
+    seeds = [11, 12, 13, 14, 15]
+    together = sample_prompts(tiny, prompts, params, seeds)
+    alone = [sample_prompts(tiny, [p], params, [s])[0] for p, s in zip(prompts, seeds, strict=True)]
+    assert together == alone
+    backwards = sample_prompts(tiny, prompts[::-1], params, seeds[::-1])
+    assert backwards[::-1] == together
+    small = sample_prompts(tiny, prompts, params, seeds, budget=1)  # each prompt a pass of its own
+    assert small == together
+    assert all(len(rows) == 3 for rows in together)
+    assert len({text for rows in together for text in rows}) > 5  # sampled, not one answer
+    assert sample_prompts(tiny, prompts, params, [s + 1 for s in seeds]) != together
+
+
+def test_a_row_ends_at_a_newline(tiny: Policy) -> None:
+    params = BuildConfig(k=8, seed=0, max_new_tokens=40).sampling
+    texts = [t for rows in sample_prompts(tiny, _prompts(tiny, [50, 90]), params, [1, 2]) for t in rows]
+    assert any(t.endswith("\n") for t in texts)  # the tiny model's corpus has newlines
+    assert all("\n" not in t[:-1] for t in texts)
+
+
+def test_leading_chunks_are_prefilled_once(tiny: Policy) -> None:
+    """Two states of one trajectory: the later prompt starts with the earlier one's first chunks."""
+    params = BuildConfig(k=2, seed=0, max_new_tokens=4).sampling
+    first, other = _prompts(tiny, [2 * PREFILL_CHUNK + 44, 100], seed=1)
+    later = first[: 2 * PREFILL_CHUNK] + other
+    fed, hook = _lengths_fed(tiny)
+    try:
+        together = sample_prompts(tiny, [first, later], params, [5, 6])
+        prefill = [n for n in fed if n > 1]
+        fed.clear()
+        alone = sample_prompts(tiny, [later], params, [6])
+        prefill_alone = [n for n in fed if n > 1]
+    finally:
+        hook.remove()
+    assert prefill == [PREFILL_CHUNK, PREFILL_CHUNK, 44, 100]  # the later prompt resumes at 256
+    assert prefill_alone == [PREFILL_CHUNK, PREFILL_CHUNK, 100]
+    assert together[1] == alone[0]
+
+
+def test_nucleus_is_generates_rule() -> None:
+    torch.manual_seed(0)
+    scores = torch.randn(6, 50) * 3
+    for temperature, top_p in ((1.0, 0.95), (0.7, 0.5), (1.3, 1.0), (1.0, 0.01)):
+        warped = TopPLogitsWarper(top_p)(None, TemperatureLogitsWarper(temperature)(None, scores))
+        assert torch.allclose(nucleus(scores, temperature, top_p), warped.softmax(dim=-1))
+
+
+def test_token_batches_fit_the_budget() -> None:
+    lengths = [900, 100, 500, 120, 3000, 480]
+    groups = token_batches(lengths, k=4, max_new_tokens=24, budget=8192)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    assert groups[-1] == [4]  # too long for the budget on its own: a pass of its own
+    for group in groups[:-1]:
+        assert len(group) * 4 * (max(lengths[i] for i in group) + 24) <= 8192
+    assert [lengths[i] for g in groups for i in g] == sorted(lengths)  # by length: little padding
