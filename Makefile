@@ -11,7 +11,7 @@ DEMO_SOURCE ?= scienceworld:find-non-living-thing,find-living-thing,find-plant,f
 DEMO_OUT ?= out/demo
 DEMO_MAX_STATES ?= 64
 
-.PHONY: install demo test test-fast lint clean
+.PHONY: install demo demo-served test test-fast lint clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/actforge build --source "$(DEMO_SOURCE)" --out $(DEMO_OUT) --max-states $(DEMO_MAX_STATES)
 	$(BIN)/actforge stats $(DEMO_OUT)
+
+# The same dataset, sampled through `transformers serve` on loopback (README: "Sampling from a server").
+demo-served: install
+	scripts/demo_served.sh "$(DEMO_SOURCE)" $(DEMO_OUT)-served $(DEMO_MAX_STATES)
 
 lint: install
 	$(BIN)/ruff check .

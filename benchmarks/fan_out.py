@@ -57,6 +57,18 @@ FIXED_DELAY = 0.2  # seconds the fixed-latency server waits before each answer
 FIXED_STATES = 128
 
 
+class Shown(dict):
+    """A result table that prints each entry as it is measured (a long run shows its progress)."""
+
+    def __setitem__(self, name: str, value: float) -> None:
+        print(f"  measured {name}: {value:.3f}", flush=True)
+        super().__setitem__(name, value)
+
+    def update(self, other: dict[str, float]) -> None:  # type: ignore[override]
+        for name, value in other.items():
+            self[name] = value
+
+
 def unrelated(n: int) -> list[State]:
     """n states of different environments and tasks, each with the benchmark state's 6-step history."""
     return [
@@ -171,7 +183,7 @@ def main() -> None:
     params = BuildConfig(k=4).sampling
     chosen = states(args.states)
     alternatives = len(chosen) * params.k
-    rates: dict[str, float] = {}
+    rates: dict[str, float] = Shown()
 
     policy = load_policy("smollm2")
     local(policy, chosen[:1], params, generate_k)  # warm-up
@@ -211,7 +223,7 @@ def main() -> None:
             if process:
                 process.kill()
 
-    seconds: dict[str, float] = {}
+    seconds: dict[str, float] = Shown()
     if not args.skip_collection:
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         from flows.settings import prefect_api

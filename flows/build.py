@@ -26,7 +26,7 @@ from pipelines import steps
 from pipelines.card import summary, summary_markdown
 from pipelines.config import BuildConfig
 from pipelines.filters import FilterConfig
-from pipelines.policy import Policy, PolicySpec, policy_name
+from pipelines.policy import Policy, PolicySpec, legacy_policy_name, policy_name
 from pipelines.sampling import SamplingParams, sample_states
 from pipelines.server import ServerPolicy
 from pipelines.sources import Collected, collect, fingerprint
@@ -108,7 +108,7 @@ def build(config: BuildConfig) -> dict[str, Any]:
     with Store(store_path) as db:
         trajectory_ids, run = steps.record(db, collected)
         chosen = steps.select(db, trajectory_ids, config.max_states)
-        todo = steps.pending(db, chosen, name, params)
+        todo = steps.pending(db, chosen, name, legacy_policy_name(config.policy), params)
         run.update(policy_calls=0)
         batches = (
             load_states(db, trajectory_ids, todo[start : start + config.batch_size], config.history_chars)

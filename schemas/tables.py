@@ -93,6 +93,10 @@ STORE_TABLES: dict[str, tuple[pa.Schema, str]] = {
 # version history never goes backwards. Keyed by `out`, written once per publish (not staged).
 PUBLISH_SCHEMA = table_schema("out", "version", "manifest")
 
+# Samples stored under an older name of a policy (a local folder was once keyed by its config alone),
+# adopted once by the policy's current name: never sampled twice, never claimed by a second policy.
+POLICY_ALIAS_SCHEMA = table_schema("policy", "alias")
+
 # Row orders of published tables: by trajectory, then decision, then content id.
 STATE_ORDER: tuple[str, ...] = ("trajectory_id", "step_index")
 PAIR_ORDER: tuple[str, ...] = (*STATE_ORDER, "pair_id")

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.cli import main
-from pipelines.policy import policy_name
+from pipelines.policy import legacy_policy_name, policy_name
 from pipelines.store import STORE_TABLES, Store
 from schemas import SCHEMA_VERSION
 from tests.factories import files_of, make_project
@@ -42,8 +42,10 @@ def _pair_ids(out: Path, manifest: dict) -> list[str]:
 
 
 def test_fixture_policy_is_the_tiny_test_model(tiny_model_dir: Path) -> None:
-    # The fixture's samples only count as "already sampled" for the same policy name.
-    assert policy_name(str(tiny_model_dir)) == LEGACY_POLICY
+    # The fixture's samples are keyed by the folder's config alone; today's name adds its weights.
+    assert legacy_policy_name(str(tiny_model_dir)) == LEGACY_POLICY
+    assert policy_name(str(tiny_model_dir)).startswith("tiny-llama@")
+    assert policy_name(str(tiny_model_dir)) != LEGACY_POLICY
     manifest = json.loads((LEGACY / "ds" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["provenance"]["policy"] == LEGACY_POLICY and manifest["schema_version"] == "1.1"
 
@@ -78,7 +80,11 @@ def test_refresh_migrates_a_legacy_store_without_sampling_again(
     assert "+0 trajectories, +0 states, +0 samples (0 policy calls), +0 pairs" in printed
     assert "version: 2" in printed
     tables = {name for (name,) in _query(store, "SELECT table_name FROM duckdb_tables()")}
-    assert tables == {*STORE_TABLES, "publishes"}  # legacy `states` and renamed 1.x tables are gone
+    # Legacy `states` and renamed 1.x tables are gone.
+    assert tables == {*STORE_TABLES, "publishes", "policy_aliases"}
+    # The folder's current name adopted the samples stored under its old name: none drawn again.
+    current = policy_name(str(tiny_model_dir))
+    assert _query(store, "SELECT policy, alias FROM policy_aliases") == [(current, LEGACY_POLICY)]
     for table, (schema, _key) in STORE_TABLES.items():
         columns = _query(store, f"SELECT column_name FROM duckdb_columns() WHERE table_name = '{table}'")
         assert [c for (c,) in columns] == schema.names, table
@@ -97,7 +103,7 @@ def test_refresh_migrates_a_legacy_store_without_sampling_again(
     assert new["stats"]["samples"] == 60 and new["stats"]["pairs"] == 60
     assert (new["stats"]["trajectories"], new["stats"]["states"]) == (6, 20)
     assert new["splits"] == old["splits"] == {"train": 54, "validation": 6}
-    assert new["provenance"]["policy"] == LEGACY_POLICY
+    assert new["provenance"]["policy"] == current
     assert _pair_ids(out, new) == _pair_ids(LEGACY / "ds", old)  # the same 60 pairs, none re-sampled
     assert _query(store, "SELECT out, version FROM publishes") == [(str(out.resolve()), 2)]
     files = files_of(out)

@@ -16,6 +16,7 @@ from pipelines.card import SCHEMAS
 from pipelines.store import STORE_TABLES, Store, duckdb_type
 from schemas import (
     PAIR_SCHEMA,
+    POLICY_ALIAS_SCHEMA,
     PUBLISH_SCHEMA,
     QUARANTINE_SCHEMA,
     SAMPLE_SCHEMA,
@@ -55,11 +56,12 @@ def test_store_tables_have_exactly_their_schemas(tmp_path: Path, legacy: bool) -
     with Store(path) as store:
         assert store.migrated == legacy
         tables = {name for (name,) in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        assert tables == {*STORE_TABLES, "publishes"}
+        assert tables == {*STORE_TABLES, "publishes", "policy_aliases"}
         for table, (schema, key) in STORE_TABLES.items():
             assert _described(store.con, table) == _expected(store.con, schema), table
             assert key in schema.names and key.endswith("_id")
         assert _described(store.con, "publishes") == _expected(store.con, PUBLISH_SCHEMA)
+        assert _described(store.con, "policy_aliases") == _expected(store.con, POLICY_ALIAS_SCHEMA)
 
 
 def test_published_shards_have_exactly_their_config_schema(tmp_path: Path) -> None:
@@ -77,7 +79,8 @@ def test_published_shards_have_exactly_their_config_schema(tmp_path: Path) -> No
 
 def test_every_schema_field_carries_its_registry_doc() -> None:
     assert all(text.strip() for _type, text in COLUMNS.values())
-    schemas = [*SCHEMAS.values(), *(schema for schema, _key in STORE_TABLES.values()), PUBLISH_SCHEMA]
+    stored = [schema for schema, _key in STORE_TABLES.values()]
+    schemas = [*SCHEMAS.values(), *stored, PUBLISH_SCHEMA, POLICY_ALIAS_SCHEMA]
     for schema in schemas:
         for field in schema:
             assert (field.type, doc(field)) == COLUMNS[field.name], field.name

@@ -269,16 +269,18 @@ def test_never_sample_twice_and_pairs_dedup(tmp_path: Path, tiny: Policy) -> Non
     with Store(tmp_path / "s.duckdb") as store:
         states = _states(store)
         state_ids = [s.state_id for s in states]
-        todo = steps.pending(store, state_ids, tiny.name, params)
-        assert todo == state_ids and len(todo) == 6
+        todo = steps.pending(store, state_ids, tiny.name, None, params)
+        # A trajectory's states come together, in step order: the decoder shares their prefixes.
+        by_trajectory = sorted(states, key=lambda s: (s.trajectory_id, s.step_index))
+        assert todo == [s.state_id for s in by_trajectory] and len(todo) == 6
         samples = sample_states(tiny, states, params, filters)
         steps.store_batch(store, states, samples)
         # Staged samples are not "done" until merged; the merge reports what is new.
         run = steps.finish(store)
         assert run == {"samples_added": 24, "pairs_added": _accepted(samples)}
-        assert steps.pending(store, state_ids, tiny.name, params) == []
+        assert steps.pending(store, state_ids, tiny.name, None, params) == []
         # Other sampling parameters are other samples: those states are pending again.
-        assert len(steps.pending(store, state_ids, tiny.name, _params(seed=4))) == 6
+        assert len(steps.pending(store, state_ids, tiny.name, None, _params(seed=4))) == 6
         # Sampling the same states again (a crashed run retried) adds nothing.
         steps.store_batch(store, states, sample_states(tiny, states, params, filters))
         assert steps.finish(store) == {"samples_added": 0, "pairs_added": 0}
@@ -300,8 +302,8 @@ def test_failed_batch_writes_nothing(tmp_path: Path, tiny: Policy) -> None:
             store.stage({"samples": records_table(samples, SAMPLE_SCHEMA), "pairs": broken})
         assert steps.finish(store) == {"samples_added": 0, "pairs_added": 0}
         assert store.counts(IDS, [])["samples"] == 0
-        assert steps.pending(store, [s.state_id for s in states], tiny.name, _params(k=2)) == [
-            s.state_id for s in states
+        assert steps.pending(store, [s.state_id for s in states], tiny.name, None, _params(k=2)) == [
+            s.state_id for s in sorted(states, key=lambda s: (s.trajectory_id, s.step_index))
         ]
 
 
