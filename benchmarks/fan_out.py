@@ -3,8 +3,10 @@
 Alternatives per second on the bundled SmolLM2 with K=4, over the same states:
   (a) one `generate` call per sample, (b) one shared prefill per state (local sampling before the
       batched decoder), (c) batched states per forward pass (`pipelines.decoding`, local sampling now),
-      on states of one trajectory (prompts share their early steps) and on states of unrelated tasks
-      (prompts share only the chat template's first tokens);
+      on states of one trajectory (prompts share their early steps), on states of unrelated tasks
+      (prompts share only the chat template's first tokens), and on the first 32 states a build of
+      two ScienceWorld tasks samples, in its batches of 8 (long histories: prompts at the 1024-token
+      limit, sharing their task's instructions);
   (d) the server backend against `transformers serve` started here on loopback with the same
       weights, at concurrency 1, 8 and 32;
   (f) the server backend against a loopback server that answers every request after a fixed 200 ms,
@@ -34,7 +36,7 @@ from pathlib import Path
 from benchmarks.sampling import STATE, _separate, generate_k
 from pipelines.config import BuildConfig
 from pipelines.decoding import sample_prompts
-from pipelines.policy import load_policy, smollm2_folder
+from pipelines.policy import load_policy, load_tokenizer, smollm2_folder
 from pipelines.prompts import agent_prompt
 from pipelines.server import ServerPolicy, sample_server
 from schemas import State
@@ -55,6 +57,8 @@ def states(n: int) -> list[State]:
 ENVIRONMENTS = ("scienceworld", "alfworld", "webshop", "generic")
 FIXED_DELAY = 0.2  # seconds the fixed-latency server waits before each answer
 FIXED_STATES = 128
+REAL_SOURCE = "scienceworld:find-plant,boil@train:1"  # live gold runs, as a build collects them
+REAL_STATES = 32  # the first four sampling batches of a build of REAL_SOURCE
 
 
 class Shown(dict):
@@ -82,6 +86,19 @@ def unrelated(n: int) -> list[State]:
     ]
 
 
+def build_states(spec: str, n: int, params) -> list[State]:
+    """The first n states a build of `spec` would sample, in its order (a trajectory at a time)."""
+    from pipelines import steps
+    from pipelines.sources import collect
+    from pipelines.states import load_states
+    from pipelines.store import Store
+
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.duckdb") as store:
+        ids, _ = steps.record(store, collect(spec, progress=False))
+        todo = steps.pending(store, steps.select(store, ids, None), "bench", None, params)[:n]
+        return load_states(store, ids, todo, BuildConfig.history_chars)
+
+
 def local(policy, chosen: list[State], params, how) -> float:
     started = time.perf_counter()
     for index, state in enumerate(chosen):
@@ -89,10 +106,13 @@ def local(policy, chosen: list[State], params, how) -> float:
     return time.perf_counter() - started
 
 
-def batched(policy, chosen: list[State], params) -> float:
+def batched(policy, chosen: list[State], params, batch_size: int = 8) -> float:
+    """The build's way: batches of `batch_size` states, each decoded together."""
     started = time.perf_counter()
-    prompts = [agent_prompt(state, policy.tokenizer, params.max_prompt_tokens) for state in chosen]
-    sample_prompts(policy, prompts, params, list(range(len(chosen))))
+    for start in range(0, len(chosen), batch_size):
+        batch = chosen[start : start + batch_size]
+        prompts = [agent_prompt(state, policy.tokenizer, params.max_prompt_tokens) for state in batch]
+        sample_prompts(policy, prompts, params, list(range(start, start + len(batch))))
     return time.perf_counter() - started
 
 
@@ -185,6 +205,8 @@ def main() -> None:
     alternatives = len(chosen) * params.k
     rates: dict[str, float] = Shown()
 
+    # The client alone first, before a model loads here (torch's threads would compete for the cores).
+    rates.update(fixed_latency(load_tokenizer(smollm2_folder()), params))
     policy = load_policy("smollm2")
     local(policy, chosen[:1], params, generate_k)  # warm-up
     batched(policy, chosen[:1], params)
@@ -194,7 +216,10 @@ def main() -> None:
     others = unrelated(len(chosen))
     rates["(b) shared prefill, unrelated states"] = alternatives / local(policy, others, params, generate_k)
     rates["(c) batched, unrelated states"] = alternatives / batched(policy, others, params)
-    rates.update(fixed_latency(policy.tokenizer, params))
+    real = build_states(REAL_SOURCE, REAL_STATES, params)
+    real_alternatives = len(real) * params.k
+    rates["(b) shared prefill, build states"] = real_alternatives / local(policy, real, params, generate_k)
+    rates["(c) batched, build states"] = real_alternatives / batched(policy, real, params)
 
     with tempfile.TemporaryDirectory() as tmp:  # the same weights, sampling on (see README)
         folder = Path(tmp) / "smollm2-sampling"
@@ -238,6 +263,8 @@ def main() -> None:
         "(c) / (b), one trajectory": rates["(c) batched states"] / baseline,
         "(c) / (b), unrelated states": rates["(c) batched, unrelated states"]
         / rates["(b) shared prefill, unrelated states"],
+        "(c) / (b), build states": rates["(c) batched, build states"]
+        / rates["(b) shared prefill, build states"],
         "(f) concurrency 32 / concurrency 1": fixed[-1] / fixed[0],
     }
     result = {

@@ -161,7 +161,7 @@ def load_policy(name_or_dir: str = DEFAULT_POLICY, trust_remote_code: bool = Fal
 
     name = policy_name(name_or_dir)
     folder = model_folder(name_or_dir)
-    tokenizer = _tokenizer(folder, trust_remote_code)
+    tokenizer = load_tokenizer(folder, trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(
         folder, local_files_only=True, trust_remote_code=trust_remote_code, dtype=torch.float32
     )
@@ -169,7 +169,8 @@ def load_policy(name_or_dir: str = DEFAULT_POLICY, trust_remote_code: bool = Fal
     return Policy(name=name, model=model, tokenizer=tokenizer)
 
 
-def _tokenizer(folder: Path, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+def load_tokenizer(folder: Path, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    """A model folder's tokenizer, never downloaded."""
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=trust_remote_code)
@@ -209,7 +210,7 @@ class PolicySpec:
             name=policy_name(self.policy),
             model=server_model(self.policy),
             base_url=self.base_url,
-            tokenizer=_tokenizer(folder, self.trust_remote_code),
+            tokenizer=load_tokenizer(folder, self.trust_remote_code),
             concurrency=self.concurrency,
             api_key=api_key(self.api_key_file),
         )
