@@ -26,7 +26,7 @@ class BuildConfig:
     """Everything a build depends on, with its defaults.
 
     Inputs and outputs:
-        sources: source specs, `scienceworld:TASKS@VARIATIONS` or `[FORMAT:]PATH`.
+        sources: source specs, `scienceworld:TASKS@VARIATIONS`, `twx:GAMES@SEEDS` or `[FORMAT:]PATH`.
         out: the dataset folder (Hugging Face layout).
         store: the DuckDB store (default OUT.duckdb beside OUT).
         format: force the format of file sources.
@@ -59,7 +59,7 @@ class BuildConfig:
     """
 
     sources: tuple[str, ...] = _option(
-        (), "scienceworld:TASKS@VARIATIONS or [FORMAT:]PATH; repeatable", flag="--source"
+        (), "scienceworld:TASKS@VARIATIONS, twx:GAMES@SEEDS or [FORMAT:]PATH; repeatable", flag="--source"
     )
     out: str = _option("", "output folder (Hugging Face dataset layout)")
     store: str | None = _option(None, "DuckDB store (default: OUT.duckdb beside OUT)")

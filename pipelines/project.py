@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from pipelines.config import BuildConfig
-from pipelines.sources import FILE_FORMATS, SCIENCEWORLD
+from pipelines.sources import FILE_FORMATS, is_live
 
 PATH_KEYS = ("out", "store", "cache_dir")
 HUB_KEYS = ("push_to_hub", "revision", "private")
@@ -31,7 +31,7 @@ class Project:
 
 def _resolve_source(spec: str, base: Path) -> str:
     """File sources (with or without a FORMAT: prefix) resolved against the project folder."""
-    if spec.startswith(SCIENCEWORLD):
+    if is_live(spec):
         return spec
     head, sep, tail = spec.partition(":")
     if sep and head in FILE_FORMATS:

@@ -68,6 +68,26 @@ FEW_SHOT: dict[str, FewShot] = {
         "coffeemachine 1, a sinkbasin 1, and a fridge 1.",
         "go to countertop 1",
     ),
+    "textworld_express": FewShot(
+        "TextWorld Express, a text-based household",
+        (
+            "look around",
+            "move north",
+            "open fridge",
+            "take red apple",
+            "put red apple in fridge",
+            "open door to south",
+            "read cookbook",
+            "slice red hot pepper",
+            "cook block of cheese in stove",
+            "prepare meal",
+            "inventory",
+        ),
+        "Your task is to pick up objects, then place them in their usual locations in the environment.",
+        "You are in the kitchen. In one part of the room you see a fridge that is closed. There is also "
+        "a counter that has a clean plate on it. To the north you see the living room.",
+        "take clean plate",
+    ),
     "webshop": FewShot(
         "WebShop, an online shopping website",
         (

@@ -17,6 +17,7 @@ path = sys.argv[1]
 config = json.load(open(path))
 json.dump(config | {"do_sample": True}, open(path, "w"), indent=2)
 PY
+model=$(realpath "$model")  # a pinned server knows its model by exactly the path it was given
 
 "$bin/transformers" serve --host 127.0.0.1 --port "$port" "$model" >"$out.serve.log" 2>&1 &
 server=$!
@@ -33,9 +34,8 @@ else:
     sys.exit("transformers serve did not answer /health within 2 minutes (see the .serve.log)")
 PY
 
-# A pinned `transformers serve` knows its model by the folder's path. A batch of 32 states lets
-# --concurrency 8 keep the server busy.
+# A batch of 32 states lets --concurrency 8 keep the server busy.
 "$bin/actforge" build --source "$source_spec" --out "$out" --max-states "$max_states" \
-  --policy "openai:$(realpath "$model")" --base-url "http://127.0.0.1:$port/v1" \
+  --policy "openai:$model" --base-url "http://127.0.0.1:$port/v1" \
   --batch-size 32 --concurrency 8
 "$bin/actforge" stats "$out"

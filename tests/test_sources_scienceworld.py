@@ -6,16 +6,8 @@ import json
 
 import pytest
 
-from pipelines.sources.scienceworld import (
-    TASK_NAMES,
-    IdRange,
-    Request,
-    SplitHead,
-    collect_scienceworld,
-    parse_spec,
-    split_of,
-    variation_ids,
-)
+from pipelines.sources.scienceworld import TASK_NAMES, Request, collect_scienceworld, parse_spec
+from pipelines.sources.selectors import IdRange, SplitHead, split_of, variation_ids
 from schemas.ids import episode_id
 from tests.factories import Records, records_of
 

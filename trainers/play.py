@@ -27,15 +27,8 @@ from tqdm.auto import tqdm
 from pipelines.actions import parse_action
 from pipelines.policy import Policy
 from pipelines.prompts import ACTION_PREFIX, AGENT_PROMPT_TOKENS, agent_prompt
-from pipelines.sources.scienceworld import (
-    ENVIRONMENT,
-    SIMPLIFICATION,
-    Request,
-    _task_splits,
-    parse_spec,
-    split_of,
-    variation_ids,
-)
+from pipelines.sources.scienceworld import ENVIRONMENT, SIMPLIFICATION, Request, _task_splits, parse_spec
+from pipelines.sources.selectors import split_of, variation_ids
 from schemas import Quarantined, State, Step
 from trainers.evaluate import ACTION_TOKENS, generate_greedy
 

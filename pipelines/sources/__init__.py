@@ -1,6 +1,7 @@
 """Expert sources: files in published formats, or live expert runs of an environment.
 
-A source spec is either `scienceworld:TASKS@VARIATIONS` or `[FORMAT:]PATH` (a file or a folder).
+A source spec is a live engine's, `scienceworld:TASKS@VARIATIONS` or `twx:GAMES@SEEDS` (TextWorld
+Express), or `[FORMAT:]PATH` (a file or a folder).
 Every source returns good trajectories and quarantined records; it never raises on a bad record.
 """
 
@@ -26,6 +27,12 @@ from schemas.ids import content_hash
 
 FILE_FORMATS: tuple[str, ...] = ("native", "eto", "agentgym", "messages")
 SCIENCEWORLD = "scienceworld:"  # the prefix of live ScienceWorld specs
+TWX = "twx:"  # the prefix of live TextWorld Express specs
+LIVE: dict[str, str] = {SCIENCEWORLD: "scienceworld", TWX: "textworld-express"}  # prefix -> engine package
+
+
+def is_live(spec: str) -> bool:
+    return spec.startswith(tuple(LIVE))
 
 
 @dataclass
@@ -57,13 +64,14 @@ def quarantine(source: str, position: str, reason: str, detail: str, raw: str) -
 def fingerprint(spec: str) -> str:
     """What a source's content depends on, for caching collection: file bytes, or a live spec.
 
-    Live ScienceWorld episodes are keyed by task and variation (see `schemas.ids.episode_id`), so
-    the spec and the engine's version identify them; files are identified by what they hold.
+    Live episodes are keyed by task and variation or seed (see `schemas.ids.episode_id`), so the spec
+    and the engine's version identify them; files are identified by what they hold.
     """
-    if spec.startswith(SCIENCEWORLD):
+    if is_live(spec):
         from importlib.metadata import version
 
-        return content_hash("source", [spec, version("scienceworld")])
+        engine = next(package for prefix, package in LIVE.items() if spec.startswith(prefix))
+        return content_hash("source", [spec, version(engine)])
     from pipelines.sources.files import source_files
 
     files = [[str(p), hashlib.sha256(p.read_bytes()).hexdigest()] for p in source_files(spec)]
@@ -76,6 +84,10 @@ def collect(spec: str, fmt: str | None = None, progress: bool = True) -> Collect
         from pipelines.sources.scienceworld import collect_scienceworld
 
         return collect_scienceworld(spec, progress=progress)
+    if spec.startswith(TWX):
+        from pipelines.sources.twx import collect_twx
+
+        return collect_twx(spec, progress=progress)
     from pipelines.sources.files import collect_files
 
     return collect_files(spec, fmt=fmt, progress=progress)
@@ -88,9 +100,14 @@ def check_source(spec: str) -> None:
 
         parse_spec(spec)
         return
+    if spec.startswith(TWX):
+        from pipelines.sources import twx
+
+        twx.parse_spec(spec)
+        return
     head, sep, tail = spec.partition(":")
     if sep and head.isidentifier() and head not in FILE_FORMATS and not Path(spec).exists():
-        known = ", ".join(["scienceworld", *FILE_FORMATS])
+        known = ", ".join(["scienceworld", "twx", *FILE_FORMATS])
         raise ValueError(f"source {spec!r}: unknown format {head!r}; expected one of {known}, or a path")
     from pipelines.sources.files import source_files
 

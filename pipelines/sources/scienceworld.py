@@ -22,6 +22,7 @@ from scienceworld.constants import ID2TASK
 from tqdm import tqdm
 
 from pipelines.sources import SCIENCEWORLD, Collected, quarantine
+from pipelines.sources.selectors import Selector, parse_selectors, split_of, variation_ids
 from schemas import Quarantined, Step, Trajectory
 from schemas.ids import episode_id
 
@@ -30,27 +31,6 @@ ENVIRONMENT = "scienceworld"
 SIMPLIFICATION = "easy"  # the setting ETO and AgentGym used
 DEFAULT_VARIATIONS = "train:1"
 TASK_NAMES: tuple[str, ...] = tuple(ID2TASK.values())
-# Engine split name -> dataset split.
-SPLIT_NAMES: dict[str, str] = {"train": "train", "dev": "validation", "test": "test"}
-
-
-@dataclass(frozen=True)
-class IdRange:
-    """Absolute variation ids `first`..`last`, inclusive."""
-
-    first: int
-    last: int
-
-
-@dataclass(frozen=True)
-class SplitHead:
-    """The first `count` variations of an engine split (`train`, `dev` or `test`)."""
-
-    split: str
-    count: int
-
-
-Selector = IdRange | SplitHead
 
 
 @dataclass(frozen=True)
@@ -66,7 +46,7 @@ def parse_spec(spec: str) -> Request:
     if not spec.startswith(PREFIX):
         raise ValueError(f"not a ScienceWorld spec (expected {PREFIX}TASKS[@VARIATIONS]): {spec!r}")
     tasks_text, _, variations_text = spec[len(PREFIX) :].partition("@")
-    return Request(_parse_tasks(tasks_text), _parse_selectors(variations_text or DEFAULT_VARIATIONS))
+    return Request(_parse_tasks(tasks_text), parse_selectors(variations_text or DEFAULT_VARIATIONS))
 
 
 def _parse_tasks(text: str) -> tuple[str, ...]:
@@ -79,57 +59,6 @@ def _parse_tasks(text: str) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown ScienceWorld task(s) {unknown}; valid names: all, {', '.join(TASK_NAMES)}")
     return tuple(dict.fromkeys(names))
-
-
-def _parse_selectors(text: str) -> tuple[Selector, ...]:
-    return tuple(_parse_selector(item.strip()) for item in text.split(","))
-
-
-def _parse_selector(item: str) -> Selector:
-    split, colon, count = item.partition(":")
-    if colon:
-        if split not in SPLIT_NAMES:
-            raise ValueError(f"unknown split {split!r} in {item!r}; use train, dev or test")
-        return SplitHead(split, _positive(count, item))
-    first, dash, last = item.partition("-")
-    if not dash:
-        return IdRange(_id(item, item), _id(item, item))
-    selector = IdRange(_id(first, item), _id(last, item))
-    if selector.last < selector.first:
-        raise ValueError(f"empty variation range {item!r}")
-    return selector
-
-
-def _id(text: str, item: str) -> int:
-    if not text.strip().isdigit():
-        raise ValueError(f"malformed variation item {item!r}: expected N, N-M or train:N/dev:N/test:N")
-    return int(text)
-
-
-def _positive(text: str, item: str) -> int:
-    count = _id(text, item)
-    if count == 0:
-        raise ValueError(f"split selector {item!r} asks for no variations")
-    return count
-
-
-def variation_ids(selectors: Sequence[Selector], splits: Mapping[str, Sequence[int]]) -> list[int]:
-    """The variation ids the selectors name for one task, in spec order, each once."""
-    ids: list[int] = []
-    for selector in selectors:
-        if isinstance(selector, SplitHead):
-            ids.extend(splits[selector.split][: selector.count])
-        else:
-            ids.extend(range(selector.first, selector.last + 1))
-    return list(dict.fromkeys(ids))
-
-
-def split_of(variation: int, splits: Mapping[str, Sequence[int]]) -> str | None:
-    """Dataset split of a variation by the engine's own lists; None when no list holds it."""
-    for engine_split, members in splits.items():
-        if variation in members:
-            return SPLIT_NAMES[engine_split]
-    return None
 
 
 def collect_scienceworld(spec: str, progress: bool = True) -> Collected:
