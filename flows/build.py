@@ -1,4 +1,4 @@
-"""The `build` flow: collect -> states -> sample -> store -> publish, as Prefect tasks.
+"""The `build` flow: collect -> states -> sample -> store -> (verify) -> publish, as Prefect tasks.
 
 Collection runs concurrently (bounded by the task runner); sampling runs batch by batch in this
 process, because one model on one machine gains nothing from parallel batches, or, with the Dask
@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from prefect import Task, flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
@@ -32,8 +33,10 @@ from pipelines.server import ServerPolicy
 from pipelines.sources import Collected, collect, fingerprint
 from pipelines.states import load_states
 from pipelines.store import Store
+from pipelines.verify import verify
 from schemas import Sample, State
 
+VERIFY_BATCH = 256  # (state, action) pairs one engine tries per task: a commit every few seconds to minutes
 SOURCE_CONTENT = CacheKeyFnPolicy(cache_key_fn=lambda _ctx, inputs: fingerprint(inputs["spec"]))
 
 
@@ -54,6 +57,34 @@ def sample_batch(
 ) -> list[Sample]:
     """Samples of one batch; `name` (model identity) keys the cache, `spec` says where it comes from."""
     return sample_states(_policy(spec), states, params, filters)
+
+
+@task(name="verify-batch", cache_policy=NO_CACHE, retries=1)
+def verify_batch(spec: str, items: pa.Table, prefixes: dict[str, list[str]]) -> pa.Table:
+    """One engine tries one batch of (state, action) of one live source; the store keeps the result."""
+    return verify(spec, items, prefixes)
+
+
+def _verified(db: Store, trajectory_ids: list[str]) -> int:
+    """Verify what the store has not verified yet, a batch at a time (each committed when done, so an
+    interrupted run pays for nothing twice); sources run concurrently, one engine each."""
+    todo = steps.unverified(db, trajectory_ids)
+    total = sum(items.num_rows for items in todo.values())
+    if not total:
+        return 0
+    prefixes = db.expert_actions(trajectory_ids)
+    futures = [
+        verify_batch.submit(spec, batch, {t: prefixes[t] for t in set(batch["trajectory_id"].to_pylist())})
+        for spec, items in todo.items()
+        for batch in (items.slice(start, VERIFY_BATCH) for start in range(0, items.num_rows, VERIFY_BATCH))
+    ]
+    added = 0
+    with tqdm(total=total, desc="verifying", unit="action") as bar:
+        for future in as_completed(futures):
+            verified = future.result()
+            added += steps.record_verifications(db, verified)
+            bar.update(verified.num_rows)
+    return added
 
 
 def _sampled(
@@ -90,7 +121,9 @@ def _first_finished(in_flight: dict[PrefectFuture, list[State]]) -> tuple[list[S
 def publish(store: Store, config: BuildConfig, trajectory_ids: list[str], policy: str) -> dict:
     out = Path(config.out)
     provenance = config.provenance(policy)
-    return steps.publish_dataset(store, out, trajectory_ids, config.sources, provenance, config.history_chars)
+    return steps.publish_dataset(
+        store, out, trajectory_ids, config.sources, provenance, config.history_chars, config.drop_outcome
+    )
 
 
 @flow(name="build", task_runner=task_runner(BuildConfig()))
@@ -123,6 +156,8 @@ def build(config: BuildConfig) -> dict[str, Any]:
                 steps.store_batch(db, batch, state.result())
                 bar.update(len(batch))
         run.update(steps.finish(db))
+        if config.verify:
+            run["verifications_added"] = _verified(db, trajectory_ids)
         manifest = publish(db, config, trajectory_ids, name)
     run["quarantined"] = collected.quarantined.num_rows
     counts = [{"count": key, "this run": value} for key, value in run.items()]

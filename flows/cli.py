@@ -84,6 +84,8 @@ def _build_arguments(parser: argparse.ArgumentParser) -> None:
         extra: dict[str, Any] = {"help": f.metadata["help"], "dest": f.name}
         if f.name == "sources":
             extra |= {"action": "append", "required": True, "metavar": "SPEC"}
+        elif f.type == "tuple[str, ...]":
+            extra |= {"action": "append", "default": [], "choices": f.metadata.get("choices")}
         elif f.type == "bool":
             extra |= {"action": "store_true"}
         else:

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from pipelines.filters import OUTCOMES
 from pipelines.layout import ACT, DEFAULT, FOLDERS, STATES
 from schemas import ACT_SCHEMA, PAIR_SCHEMA, STATE_SCHEMA, doc
 
@@ -50,9 +51,31 @@ def summary_markdown(data: dict[str, Any]) -> str:
         "",
         "## Run statistics",
         "",
-        *(_bullets(data["stats"]) or ["- none recorded"]),
+        *(_bullets({k: v for k, v in data["stats"].items() if k != "outcomes"}) or ["- none recorded"]),
+        *_outcome_table(data["stats"].get("outcomes") or {}),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _outcome_table(outcomes: dict[str, dict[str, dict[str, int]]]) -> list[str]:
+    """What verified actions did in the live engine, per environment: alternatives beside the
+    expert's own actions (the reference)."""
+    if not outcomes:
+        return []
+    lines = [
+        "",
+        "## Verified outcomes (`--verify`)",
+        "",
+        "| environment | outcome | alternatives | expert actions |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    for environment, sides in sorted(outcomes.items()):
+        for outcome in OUTCOMES:
+            alternative = sides.get("alternative", {}).get(outcome, 0)
+            expert = sides.get("expert", {}).get(outcome, 0)
+            if alternative or expert:
+                lines.append(f"| {environment} | {outcome} | {alternative} | {expert} |")
+    return lines
 
 
 def _feature(field: pa.Field) -> dict[str, Any]:

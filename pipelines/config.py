@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.filters import ADMISSIBLE_MODES, FilterConfig
+from pipelines.filters import ADMISSIBLE_MODES, OUTCOMES, FilterConfig
 from pipelines.policy import DEFAULT_POLICY, PolicySpec
 from pipelines.sampling import SamplingParams
 from pipelines.sources import FILE_FORMATS, check_source
@@ -49,6 +49,10 @@ class BuildConfig:
         admissible: map outputs to, or require, the source's admissible actions.
         history_chars: characters of earlier steps a published row carries (latest steps first;
             the row counts the ones left out).
+        verify: for live sources, try each accepted alternative and the expert's action in the
+            engine and publish what they did (`pipelines.verify`); paid once per (state, action).
+        drop_outcome: leave out pairs whose verified alternative had one of these outcomes (for
+            example `progresses`: the "bad" action helps), counted as `not_worse`.
 
     Where the work runs (never part of the content):
         runner: `threads` (this process; sampling batch by batch) or `dask` (collection per source
@@ -86,12 +90,17 @@ class BuildConfig:
         choices=ADMISSIBLE_MODES,
     )
     history_chars: int = _option(16000, "characters of history a published row carries")
+    verify: bool = _option(False, "try each accepted alternative and the expert's action in the live engine")
+    drop_outcome: tuple[str, ...] = _option(
+        (), "with --verify: leave out pairs whose alternative had this outcome; repeatable", choices=OUTCOMES
+    )
     runner: str = _option("threads", "where collection and sampling tasks run", choices=RUNNERS)
     workers: int = _option(2, "with --runner dask: workers of the local cluster")
     dask_address: str | None = _option(None, "with --runner dask: a running cluster, tcp://HOST:PORT")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", tuple(self.sources))
+        object.__setattr__(self, "drop_outcome", tuple(dict.fromkeys(self.drop_outcome)))
         for name in ("k", "batch_size", "max_new_tokens", "concurrency", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -101,8 +110,10 @@ class BuildConfig:
                 raise ValueError(f"{name} must be 0 or more, got {value}")
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
-            if choices and getattr(self, f.name) not in (None, *choices):
-                raise ValueError(f"{f.name} must be one of {list(choices)}, not {getattr(self, f.name)!r}")
+            value = getattr(self, f.name)
+            for item in value if isinstance(value, tuple) else (value,):
+                if choices and item not in (None, *choices):
+                    raise ValueError(f"{f.name} must be one of {list(choices)}, not {item!r}")
         self.sampling  # noqa: B018 - check sampling values now, not after collection
 
     def check_complete(self) -> None:
@@ -127,6 +138,8 @@ class BuildConfig:
         for spec in self.sources:
             check_source(spec)
         self.policy_spec.check()
+        if self.drop_outcome and not self.verify:
+            raise ValueError("--drop-outcome needs --verify (outcomes come from the live engine)")
         out, store = Path(self.out), self.store_path
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out {out}: exists and is not a folder")
@@ -178,5 +191,7 @@ class BuildConfig:
             "filters": self.filters.as_dict(),
             "max_states": self.max_states,
             "history_chars": self.history_chars,
+            "verify": self.verify,
+            "drop_outcome": list(self.drop_outcome),
             "schema_version": SCHEMA_VERSION,
         }

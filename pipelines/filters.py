@@ -15,6 +15,10 @@ from schemas import State
 ACCEPTED = "accepted"
 REJECTED = "rejected"
 ADMISSIBLE_MODES = ("off", "map", "require")
+# What a verified alternative did in the live engine (`pipelines.verify`), and the reason a pair
+# whose outcome the build drops (`--drop-outcome`) is left out of the published dataset.
+OUTCOMES: tuple[str, ...] = ("invalid", "no_effect", "fails_task", "progresses", "neutral")
+NOT_WORSE = "not_worse"
 
 
 @dataclass(frozen=True)

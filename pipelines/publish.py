@@ -55,9 +55,11 @@ def publish(
     history_chars: int,
     shard_rows: int = SHARD_ROWS,
     critic_history_chars: int = DEFAULT_HISTORY_CHARS,
+    drop: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Write the pairs of these trajectories (config `default`), their critic examples (`act`) and
-    their states (`states`) to OUT; returns the manifest.
+    their states (`states`) to OUT; returns the manifest. Pairs whose verified alternative had an
+    outcome in `drop` are left out (the stats count them).
 
     A publish whose content equals the current version writes nothing (every file stays byte for
     byte); otherwise it becomes the next version, recording its parent and what it added.
@@ -82,7 +84,7 @@ def publish(
         shards = []
         for split in SPLITS:
             for config in FOLDERS:
-                rows = _rows(store, config, trajectory_ids, split, history_chars, critic_history_chars)
+                rows = _rows(store, config, trajectory_ids, split, history_chars, critic_history_chars, drop)
                 if config == DEFAULT:
                     rows = sample.watch(rows, split)
                 shards += _write_split(config, split, rows, staging, shard_rows)
@@ -110,10 +112,11 @@ def _rows(
     split: str,
     history_chars: int,
     critic_history_chars: int,
+    drop: Sequence[str],
 ) -> Iterator[pa.RecordBatch]:
     """The batches of one config and split, in published order."""
     kind = "states" if config == STATES else "pairs"
-    reader = store.published(kind, trajectory_ids, split, history_chars)
+    reader = store.published(kind, trajectory_ids, split, history_chars, drop=drop)
     if config != ACT:
         yield from reader
         return

@@ -1,8 +1,8 @@
 """The build's steps over the store, each pure and testable; the Prefect flow composes them.
 
 record (trajectories, steps, quarantine) -> select -> pending -> states of a batch -> stage samples
-and pairs -> finish (one merge) -> publish. Reruns are cheap because every step asks the store what
-is already there.
+and pairs -> finish (one merge) -> with `--verify`, unverified -> record_verifications -> publish.
+Reruns are cheap because every step asks the store what is already there.
 """
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from pipelines.pairs import pairs_table
 from pipelines.publish import publish
 from pipelines.sampling import SamplingParams
-from pipelines.sources import Collected
+from pipelines.sources import LIVE, Collected
 from pipelines.store import Store
 from schemas import SAMPLE_SCHEMA, Sample, State, records_table
 
@@ -72,7 +75,24 @@ def publish_dataset(
     sources: Sequence[str],
     provenance: dict[str, Any],
     history_chars: int,
+    drop: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Publish the pairs of these trajectories with the dataset's counts in manifest and card."""
-    stats = store.counts(trajectory_ids, sources)
-    return publish(store, out, trajectory_ids, provenance, stats, history_chars)
+    """Publish the pairs of these trajectories with the dataset's counts in manifest and card,
+    leaving out pairs whose verified alternative had an outcome in `drop`."""
+    stats = store.counts(trajectory_ids, sources, drop)
+    return publish(store, out, trajectory_ids, provenance, stats, history_chars, drop=drop)
+
+
+def unverified(store: Store, trajectory_ids: Sequence[str]) -> dict[str, pa.Table]:
+    """Per live source, the (state, action) pairs `--verify` has not tried yet."""
+    todo = store.unverified(trajectory_ids, LIVE)
+    return {
+        source: todo.filter(pc.equal(todo["source"], source))
+        for source in todo["source"].unique().to_pylist()
+    }
+
+
+def record_verifications(store: Store, verified: pa.Table) -> int:
+    """Store one verified batch (committed at once, so an interrupted run keeps what it paid for)."""
+    store.stage({"verifications": verified})
+    return store.merge()["verifications"]

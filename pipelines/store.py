@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.filters import NOT_WORSE
 from pipelines.legacy import migrate_if_legacy
 from schemas import (
     PAIR_ORDER,
@@ -208,6 +209,45 @@ class Store:
             ).fetchall()
         return [r[0] for r in rows]
 
+    def unverified(self, trajectory_ids: Iterable[str], live: Iterable[str]) -> pa.Table:
+        """What `--verify` still has to try, by source: in every state with pairs of a trajectory
+        from a live source (its spec starts with one of `live`), the expert's action and each pair's
+        alternative, unless that (state, action) was verified before."""
+        tables = {
+            "wanted": self._wanted("trajectory_id", trajectory_ids),
+            "live": self._wanted("prefix", live),
+        }
+        with self._cursor(tables) as cur:
+            return cur.sql(
+                """
+                WITH states AS (
+                    SELECT st.state_id, st.trajectory_id, st.step_index, st.action, t.source
+                    FROM steps st JOIN wanted USING (trajectory_id) JOIN trajectories t USING (trajectory_id)
+                    WHERE EXISTS (SELECT 1 FROM live WHERE starts_with(t.source, live.prefix))
+                        AND st.state_id IN (SELECT state_id FROM pairs)
+                ),
+                tried AS (
+                    SELECT state_id, action FROM states
+                    UNION SELECT p.state_id, p.alternative_action FROM pairs p JOIN states USING (state_id)
+                )
+                SELECT s.source, s.state_id, s.trajectory_id, s.step_index, a.action
+                FROM tried a JOIN states s USING (state_id)
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM verifications v WHERE v.state_id = a.state_id AND v.action = a.action
+                )
+                ORDER BY s.source, s.trajectory_id, s.step_index, a.action
+                """
+            ).to_arrow_table()
+
+    def expert_actions(self, trajectory_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Each trajectory's expert actions in step order: the prefix that puts an engine in a state."""
+        with self._cursor({"wanted": self._wanted("trajectory_id", trajectory_ids)}) as cur:
+            rows = cur.execute(
+                "SELECT trajectory_id, list(action ORDER BY step_index) FROM steps "
+                "JOIN wanted USING (trajectory_id) GROUP BY trajectory_id"
+            ).fetchall()
+        return {trajectory: list(actions) for trajectory, actions in rows}
+
     def policy_names(self, policy: str, legacy: str | None) -> list[str]:
         """Every name `policy`'s samples are stored under. Samples under `legacy` (the name an older
         actforge gave the same folder) are adopted the first time, unless another policy already
@@ -244,8 +284,13 @@ class Store:
         meta = "t.source, t.task, t.environment, t.split, t.instruction"
         rows = (
             "SELECT p.*, st.trajectory_id, st.step_index, st.observation, st.action AS expert_action, "
-            f"{meta} FROM pairs p JOIN steps st USING (state_id) JOIN wanted_split USING (trajectory_id) "
-            "JOIN trajectories t USING (trajectory_id)"
+            "va.outcome, va.score_delta, va.outcome_observation, ve.outcome AS expert_outcome, "
+            f"ve.score_delta AS expert_score_delta, {meta} "
+            "FROM pairs p JOIN steps st USING (state_id) JOIN wanted_split USING (trajectory_id) "
+            "JOIN trajectories t USING (trajectory_id) "
+            "LEFT JOIN verifications va ON va.state_id = p.state_id AND va.action = p.alternative_action "
+            "LEFT JOIN verifications ve ON ve.state_id = p.state_id AND ve.action = st.action "
+            "WHERE va.outcome IS NULL OR va.outcome NOT IN (SELECT outcome FROM dropped)"
             if kind == "pairs"
             else "SELECT st.state_id, st.trajectory_id, st.step_index, st.observation, "
             f"st.action AS expert_action, {meta} FROM steps st JOIN wanted_split USING (trajectory_id) "
@@ -292,11 +337,16 @@ class Store:
         history_chars: int,
         batch_rows: int = 1024,
         state_ids: Iterable[str] | None = None,
+        drop: Iterable[str] = (),
     ) -> pa.RecordBatchReader:
         """Published rows of one split (None: all), streamed in order: `pairs` (PAIR_SCHEMA) or
         `states` (STATE_SCHEMA). `states` are those with pairs, unless `state_ids` names them.
+        Pairs whose verified alternative had an outcome in `drop` are left out.
         """
-        tables = {"ids": self._wanted("trajectory_id", trajectory_ids)}
+        tables = {
+            "ids": self._wanted("trajectory_id", trajectory_ids),
+            "dropped": self._wanted("outcome", drop),
+        }
         scope = "SELECT trajectory_id FROM trajectories JOIN ids USING (trajectory_id) WHERE split = ?"
         if state_ids is not None:  # only these states' trajectories: a sampling batch's query stays small
             tables["wanted_states"] = self._wanted("state_id", state_ids)
@@ -339,11 +389,15 @@ class Store:
             self.con.execute("DELETE FROM publishes WHERE out = $out", {"out": row["out"]})
             self.con.execute("INSERT INTO publishes VALUES ($out, $version, $manifest)", row)
 
-    def counts(self, trajectory_ids: Iterable[str], sources: Iterable[str]) -> dict[str, Any]:
-        """What a dataset holds: trajectories, states, samples by verdict, pairs by split, quarantine."""
+    def counts(
+        self, trajectory_ids: Iterable[str], sources: Iterable[str], drop: Iterable[str] = ()
+    ) -> dict[str, Any]:
+        """What a dataset holds: trajectories, states, samples by verdict, pairs by split (less the
+        ones `drop` leaves out, counted as `not_worse`), verified outcomes per environment, quarantine."""
         tables = {
             "wanted": self._wanted("trajectory_id", trajectory_ids),
             "srcs": self._wanted("source", sources),
+            "dropped": self._wanted("outcome", drop),
         }
         states = "SELECT state_id FROM steps JOIN wanted USING (trajectory_id)"
         samples = f"samples WHERE state_id IN ({states})"
@@ -355,16 +409,30 @@ class Store:
 
             verdicts = grouped("verdict", samples)
             reasons = grouped("reason", samples)
-            pairs = grouped(
-                "split",
-                "pairs JOIN steps USING (state_id) JOIN trajectories USING (trajectory_id) "
-                "JOIN wanted USING (trajectory_id)",
+            verified = (
+                "pairs p JOIN steps st USING (state_id) JOIN trajectories t USING (trajectory_id) "
+                "JOIN wanted USING (trajectory_id) "
+                "LEFT JOIN verifications va ON va.state_id = p.state_id AND va.action = p.alternative_action "
+                "LEFT JOIN verifications ve ON ve.state_id = p.state_id AND ve.action = st.action"
             )
+            kept = "va.outcome IS NULL OR va.outcome NOT IN (SELECT outcome FROM dropped)"
+            pairs = grouped("split", f"{verified} WHERE {kept}")
+            dropped = sum(grouped("split", f"{verified} WHERE NOT ({kept})").values())
+            outcomes: dict[str, dict[str, dict[str, int]]] = {}
+            for side, column in (("alternative", "va.outcome"), ("expert", "ve.outcome")):
+                sql = (
+                    f"SELECT t.environment, {column}, count(*) FROM {verified} WHERE {column} IS NOT NULL "
+                    "GROUP BY ALL ORDER BY ALL"
+                )
+                for environment, outcome, n in cur.execute(sql).fetchall():
+                    outcomes.setdefault(environment, {}).setdefault(side, {})[outcome] = int(n)
             quarantined = grouped("reason", "quarantine JOIN srcs USING (source)")
             (n_states,) = cur.execute(f"SELECT count(*) FROM ({states})").fetchone()
             (n_trajectories,) = cur.execute(
                 "SELECT count(*) FROM trajectories JOIN wanted USING (trajectory_id)"
             ).fetchone()
+        verification = {"pairs_rejected": {NOT_WORSE: dropped}} if dropped else {}
+        verification |= {"outcomes": outcomes} if outcomes else {}
         return {
             "trajectories": int(n_trajectories),
             "states": int(n_states),
@@ -373,6 +441,7 @@ class Store:
             "samples_by_reason": reasons,
             "pairs": sum(pairs.values()),
             "pairs_by_split": pairs,
+            **verification,
             "quarantined": sum(quarantined.values()),
             "quarantined_by_reason": quarantined,
         }

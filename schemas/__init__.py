@@ -21,11 +21,13 @@ from schemas.tables import (
     STORE_TABLES,
     STORED_PAIR_SCHEMA,
     TRAJECTORY_SCHEMA,
+    VERIFICATION_SCHEMA,
     conform,
 )
 
 # 2.0: histories stored once; published rows carry a bounded window and `history_omitted`.
-SCHEMA_VERSION = "2.0"
+# 2.1: pairs carry what the live engine says their alternative and expert action do (`--verify`).
+SCHEMA_VERSION = "2.1"
 
 __all__ = [
     "ACT_SCHEMA",
@@ -43,6 +45,7 @@ __all__ = [
     "STORED_PAIR_SCHEMA",
     "STORE_TABLES",
     "TRAJECTORY_SCHEMA",
+    "VERIFICATION_SCHEMA",
     "Quarantined",
     "Sample",
     "State",

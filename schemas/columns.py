@@ -54,6 +54,17 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
         pa.string(),
         "an action sampled from the base policy, different from the expert's",
     ),
+    # verification: what the live engine says an action does in a state
+    "verification_id": (pa.string(), "content hash of (state, action as taken)"),
+    "outcome": (
+        pa.string(),
+        "what the alternative did in the live engine: invalid, no_effect, fails_task, progresses or "
+        "neutral (null when not verified)",
+    ),
+    "score_delta": (pa.float64(), "the task score's change (0-1 scale) when the alternative was taken"),
+    "outcome_observation": (pa.string(), "what the engine answered to the alternative"),
+    "expert_outcome": (pa.string(), "the same for the expert's own action, the reference"),
+    "expert_score_delta": (pa.float64(), "the task score's change when the expert's action was taken"),
     # quarantine
     "position": (pa.string(), "where in the source the record was (file:line, task@variation)"),
     "detail": (pa.string(), "what was wrong, in words"),

@@ -46,6 +46,10 @@ SAMPLE_SCHEMA = table_schema(
     "verdict",
     "reason",
 )
+# One action tried in one state's live engine (`--verify`): never paid twice, joined to pairs on publish.
+VERIFICATION_SCHEMA = table_schema(
+    "verification_id", "state_id", "action", "outcome", "score_delta", "outcome_observation"
+)
 # A stored pair names its state; the state's text (and expert action) is in `steps`.
 STORED_PAIR_SCHEMA = table_schema("pair_id", "state_id", "sample_id", "alternative_action", "policy")
 
@@ -65,7 +69,18 @@ _STATE_COLUMNS = (
     "expert_action",
 )
 STATE_SCHEMA = table_schema(*_STATE_COLUMNS)
-PAIR_SCHEMA = table_schema("pair_id", "sample_id", *_STATE_COLUMNS, "alternative_action", "policy")
+PAIR_SCHEMA = table_schema(
+    "pair_id",
+    "sample_id",
+    *_STATE_COLUMNS,
+    "alternative_action",
+    "policy",
+    "outcome",
+    "score_delta",
+    "outcome_observation",
+    "expert_outcome",
+    "expert_score_delta",
+)
 # The TRL-ready "act" config: a critic prompt per pair and order (expert in slot 1, then slot 2).
 ACT_SCHEMA = table_schema(
     "pair_id",
@@ -87,6 +102,7 @@ STORE_TABLES: dict[str, tuple[pa.Schema, str]] = {
     "quarantine": (QUARANTINE_SCHEMA, "quarantine_id"),
     "samples": (SAMPLE_SCHEMA, "sample_id"),
     "pairs": (STORED_PAIR_SCHEMA, "pair_id"),
+    "verifications": (VERIFICATION_SCHEMA, "verification_id"),
 }
 
 # The last version published to each folder: a lost or damaged manifest is rebuilt from it, so the

@@ -41,11 +41,16 @@ def test_every_field_is_a_build_option_with_the_field_default() -> None:
         if f.name == "sources":  # the one option without a default: a build needs a source
             assert action.required and args.sources == ["a.jsonl"]
             continue
-        assert action.default == f.default, f.name
+        repeatable = action.nargs == argparse.ZERO_OR_MORE or isinstance(action, argparse._AppendAction)
+        default = tuple(action.default) if repeatable else action.default  # argparse appends to a list
+        assert default == f.default, f.name
         if f.name != "out":
-            assert getattr(args, f.name) == f.default, f.name
+            value = getattr(args, f.name)
+            assert (tuple(value) if repeatable else value) == f.default, f.name
     assert actions["format"].choices == FILE_FORMATS
     assert actions["admissible"].choices == ADMISSIBLE_MODES
+    repeated = _parser().parse_args([*MINIMAL, "--drop-outcome", "progresses", "--drop-outcome", "neutral"])
+    assert _build_config(repeated).drop_outcome == ("progresses", "neutral")
     assert _build_config(args) == BuildConfig(sources=("a.jsonl",), out="o")
 
 

@@ -55,7 +55,14 @@ def test_opening_a_legacy_store_migrates_it_once(tmp_path: Path) -> None:
     with Store(tmp_path / "ds.duckdb") as store:
         assert store.migrated
         counts = {t: store.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in STORE_TABLES}
-    assert counts == {"trajectories": 6, "steps": 20, "quarantine": 0, "samples": 60, "pairs": 60}
+    assert counts == {
+        "trajectories": 6,
+        "steps": 20,
+        "quarantine": 0,
+        "samples": 60,
+        "pairs": 60,
+        "verifications": 0,
+    }
     with Store(tmp_path / "ds.duckdb") as store:
         assert not store.migrated
 
@@ -89,7 +96,14 @@ def test_refresh_migrates_a_legacy_store_without_sampling_again(
         columns = _query(store, f"SELECT column_name FROM duckdb_columns() WHERE table_name = '{table}'")
         assert [c for (c,) in columns] == schema.names, table
     counts = {t: _query(store, f"SELECT count(*) FROM {t}")[0][0] for t in STORE_TABLES}
-    assert counts == {"trajectories": 6, "steps": 20, "quarantine": 0, "samples": 60, "pairs": 60}
+    assert counts == {
+        "trajectories": 6,
+        "steps": 20,
+        "quarantine": 0,
+        "samples": 60,
+        "pairs": 60,
+        "verifications": 0,
+    }
 
     new = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert (new["version"], new["parent_version"], new["schema_version"]) == (2, 1, SCHEMA_VERSION)

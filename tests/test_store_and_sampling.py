@@ -127,7 +127,14 @@ def test_staging_the_same_rows_twice_adds_each_key_once(tmp_path: Path) -> None:
         store.stage({"quarantine": pa.concat_tables([table.slice(1, 1)] * 3)})  # duplicates in one stage
         assert store.merge()["quarantine"] == 3
         store.stage({"quarantine": table})  # already stored
-        assert store.merge() == {"trajectories": 0, "steps": 0, "quarantine": 0, "samples": 0, "pairs": 0}
+        assert store.merge() == {
+            "trajectories": 0,
+            "steps": 0,
+            "quarantine": 0,
+            "samples": 0,
+            "pairs": 0,
+            "verifications": 0,
+        }
         assert store.merge()["quarantine"] == 0  # nothing left staged after a merge
         rows = _rows(store, "quarantine", "position")
     assert [r["quarantine_id"] for r in rows] == [q.quarantine_id for q in bad]

@@ -68,13 +68,7 @@ def collect_scienceworld(spec: str, progress: bool = True) -> Collected:
     quarantined: list[Quarantined] = []
     env = ScienceWorldEnv()
     try:
-        units: list[tuple[str, int, Mapping[str, Sequence[int]]]] = []
-        for task in request.tasks:
-            splits = _task_splits(env, spec, task)
-            if isinstance(splits, Quarantined):
-                quarantined.append(splits)
-            else:
-                units.extend((task, v, splits) for v in variation_ids(request.selectors, splits))
+        units = _units(env, spec, request, quarantined)
         bar = tqdm(units, desc="scienceworld", unit="variation", disable=not progress)
         for task, variation, splits in bar:
             record = _collect_unit(env, spec, task, variation, split_of(variation, splits))
@@ -83,6 +77,31 @@ def collect_scienceworld(spec: str, progress: bool = True) -> Collected:
     finally:
         env.close()
     return Collected.of(trajectories, quarantined)
+
+
+def _units(
+    env: ScienceWorldEnv, spec: str, request: Request, quarantined: list[Quarantined]
+) -> list[tuple[str, int, Mapping[str, Sequence[int]]]]:
+    """(task, variation, the task's split lists) of every episode the spec names."""
+    units: list[tuple[str, int, Mapping[str, Sequence[int]]]] = []
+    for task in request.tasks:
+        splits = _task_splits(env, spec, task)
+        if isinstance(splits, Quarantined):
+            quarantined.append(splits)
+        else:
+            units.extend((task, v, splits) for v in variation_ids(request.selectors, splits))
+    return units
+
+
+def episodes(env: ScienceWorldEnv, spec: str) -> dict[str, tuple[str, int]]:
+    """Trajectory id -> (task, variation) of every episode the spec names: how a verifier puts the
+    engine back into a stored trajectory."""
+    units = _units(env, spec, parse_spec(spec), [])
+    return {_episode_id(task, variation): (task, variation) for task, variation, _splits in units}
+
+
+def _episode_id(task: str, variation: int) -> str:
+    return episode_id(ENVIRONMENT, task, {"variation": variation, "simplification": SIMPLIFICATION})
 
 
 def _task_splits(env: ScienceWorldEnv, spec: str, task: str) -> dict[str, tuple[int, ...]] | Quarantined:
@@ -120,9 +139,8 @@ def _collect_unit(
     if score != 100:
         detail = f"gold path of {len(gold)} actions ended at score {score}, not 100"
         return quarantine(spec, position, "replay_failed", detail, _raw(task, variation, gold))
-    episode = {"variation": variation, "simplification": SIMPLIFICATION}
     return Trajectory(
-        trajectory_id=episode_id(ENVIRONMENT, task, episode),
+        trajectory_id=_episode_id(task, variation),
         source=spec,
         task=task,
         environment=ENVIRONMENT,

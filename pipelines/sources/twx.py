@@ -93,15 +93,9 @@ def collect_twx(spec: str, progress: bool = True) -> Collected:
     request = parse_spec(spec)
     trajectories: list[Trajectory] = []
     quarantined: list[Quarantined] = []
-    env = TextWorldExpressEnv(envStepLimit=STEP_LIMIT)
+    env = start()
     try:
-        units: list[tuple[Game, int, Mapping[str, Sequence[int]]]] = []
-        for game in request.games:
-            seeds = _game_seeds(env, spec, game)
-            if isinstance(seeds, Quarantined):
-                quarantined.append(seeds)
-            else:
-                units.extend((game, seed, seeds) for seed in variation_ids(request.selectors, seeds))
+        units = _units(env, spec, request, quarantined)
         bar = tqdm(units, desc="textworld-express", unit="game", disable=not progress)
         for game, seed, seeds in bar:
             record = _collect_unit(env, spec, game, seed, seeds)
@@ -110,6 +104,47 @@ def collect_twx(spec: str, progress: bool = True) -> Collected:
     finally:
         env.close()
     return Collected.of(trajectories, quarantined)
+
+
+def start() -> TextWorldExpressEnv:
+    """One engine (one JVM)."""
+    return TextWorldExpressEnv(envStepLimit=STEP_LIMIT)
+
+
+def _units(
+    env: TextWorldExpressEnv, spec: str, request: Request, quarantined: list[Quarantined]
+) -> list[tuple[Game, int, Mapping[str, Sequence[int]]]]:
+    """(game, seed, the game's seed lists) of every episode the spec names."""
+    units: list[tuple[Game, int, Mapping[str, Sequence[int]]]] = []
+    for game in request.games:
+        seeds = _game_seeds(env, spec, game)
+        if isinstance(seeds, Quarantined):
+            quarantined.append(seeds)
+        else:
+            units.extend((game, seed, seeds) for seed in variation_ids(request.selectors, seeds))
+    return units
+
+
+def episodes(env: TextWorldExpressEnv, spec: str) -> dict[str, tuple[Game, int, str]]:
+    """Trajectory id -> (game, seed, engine fold) of every episode the spec names: how a verifier
+    puts the engine back into a stored trajectory."""
+    found = {}
+    for game, seed, seeds in _units(env, spec, parse_spec(spec), []):
+        split = split_of(seed, seeds)
+        if split is not None:
+            fold = _fold(split)
+            found[_episode_id(game, seed, fold)] = (game, seed, fold)
+    return found
+
+
+def _fold(split: str) -> str:
+    return next(name for name, dataset in SPLIT_NAMES.items() if dataset == split)
+
+
+def _episode_id(game: Game, seed: int, fold: str) -> str:
+    return episode_id(
+        ENVIRONMENT, game.name, {"seed": seed, "fold": fold, "parameters": dict(game.parameters)}
+    )
 
 
 def _game_seeds(env: TextWorldExpressEnv, spec: str, game: Game) -> dict[str, tuple[int, ...]] | Quarantined:
@@ -134,7 +169,7 @@ def _collect_unit(
     if split is None:
         detail = f"seed {seed} is in none of the engine's seed lists for {game.name}"
         return quarantine(spec, position, "no_such_variation", detail, _raw(game, seed))
-    fold = next(name for name, dataset in SPLIT_NAMES.items() if dataset == split)
+    fold = _fold(split)
     gold: list[str] = []
     try:
         env.load(game.name, game.engine_parameters)
@@ -150,9 +185,8 @@ def _collect_unit(
     if not info["tasksuccess"]:
         detail = f"gold path of {len(gold)} actions ended at score {info['score']} without winning"
         return quarantine(spec, position, "replay_failed", detail, _raw(game, seed, gold))
-    episode = {"seed": seed, "fold": fold, "parameters": dict(game.parameters)}
     return Trajectory(
-        trajectory_id=episode_id(ENVIRONMENT, game.name, episode),
+        trajectory_id=_episode_id(game, seed, fold),
         source=spec,
         task=game.name,
         environment=ENVIRONMENT,
