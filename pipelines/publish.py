@@ -71,7 +71,9 @@ def publish(
         raise ValueError(f"unknown split values {unknown}; expected {list(SPLITS)}")
     if stats["pairs"] == 0:
         why = {k: stats[k] for k in ("trajectories", "states", "samples", "quarantined")}
-        reasons = stats["quarantined_by_reason"] | stats["samples_by_reason"]
+        reasons = (
+            stats["quarantined_by_reason"] | stats["samples_by_reason"] | stats.get("pairs_rejected", {})
+        )
         raise ValueError(f"no pairs to publish: {why}, reasons {reasons}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

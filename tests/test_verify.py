@@ -1,0 +1,113 @@
+"""Verified alternatives on the real engines: what an action does in a stored state, and `--verify`
+in a build (stored once per (state, action), published as columns, `--drop-outcome` as `not_worse`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+import pyarrow as pa
+import pytest
+
+from pipelines.config import BuildConfig
+from pipelines.filters import OUTCOMES
+from pipelines.sources import collect
+from pipelines.verify import verify
+
+TWX_SMALL = "twx:twc[numLocations=1,numItemsToPutAway=2]@train:2"
+NATIVE = Path(__file__).resolve().parent.parent / "data" / "examples" / "native.jsonl"
+
+pytestmark = pytest.mark.slow  # the JVMs
+
+
+def _tried(spec: str, extra: dict[int, list[str]]) -> dict[tuple[int, str, str], str]:
+    """(trajectory number, step, action) -> outcome, for every expert action of the spec's
+    trajectories and the `extra` actions at those step indexes of the first one."""
+    collected = collect(spec, progress=False)
+    steps = sorted(collected.steps.to_pylist(), key=lambda s: (s["trajectory_id"], s["step_index"]))
+    prefixes: dict[str, list[str]] = {}
+    for step in steps:
+        prefixes.setdefault(step["trajectory_id"], []).append(step["action"])
+    first = steps[0]["trajectory_id"]
+    items = [{k: s[k] for k in ("state_id", "trajectory_id", "step_index", "action")} for s in steps]
+    items += [
+        {"state_id": s["state_id"], "trajectory_id": first, "step_index": s["step_index"], "action": action}
+        for s in steps
+        if s["trajectory_id"] == first
+        for action in extra.get(s["step_index"], [])
+    ]
+    verified = verify(spec, pa.Table.from_pylist(items), prefixes).to_pylist()
+    order = sorted(prefixes)
+    return {
+        (order.index(item["trajectory_id"]), item["step_index"], item["action"]): row["outcome"]
+        for item, row in zip(items, verified, strict=True)
+    }
+
+
+def test_twx_outcomes() -> None:
+    outcomes = _tried(TWX_SMALL, {1: ["fly to the moon", "look around", "inventory"]})
+    assert set(outcomes.values()) <= set(OUTCOMES)
+    extra = {(0, 1, "fly to the moon"), (0, 1, "look around"), (0, 1, "inventory")}
+    expert = {key: outcome for key, outcome in outcomes.items() if key not in extra}
+    assert "invalid" not in expert.values()  # the expert's own actions are always understood
+    assert list(expert.values()).count("progresses") >= 4  # two objects put away per game
+    assert outcomes[(0, 1, "fly to the moon")] == "invalid"
+    assert outcomes[(0, 1, "look around")] == outcomes[(0, 1, "inventory")] == "no_effect"
+
+
+def test_scienceworld_outcomes() -> None:
+    # In find-plant, focusing on anything but the plant ends the task.
+    outcomes = _tried("scienceworld:find-plant@train:1", {1: ["focus on picture", "fly to the moon"]})
+    assert outcomes[(0, 1, "focus on picture")] == "fails_task"
+    assert outcomes[(0, 1, "fly to the moon")] == "invalid"
+    expert = [
+        o for (_, _, action), o in outcomes.items() if action not in ("focus on picture", "fly to the moon")
+    ]
+    assert "invalid" not in expert and "fails_task" not in expert and "progresses" in expert
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("prefect_harness", "hf_offline")
+def test_verified_build_pays_once_and_drops_by_outcome(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from flows.build import build
+
+    def config(out: str, **changes: object) -> BuildConfig:
+        return BuildConfig(
+            sources=(TWX_SMALL, str(NATIVE)),  # a live source and a file (not verifiable)
+            out=str(tmp_path / out),
+            store=str(tmp_path / "s.duckdb"),
+            policy=str(tiny_model_dir),
+            k=3,
+            seed=1,
+            verify=True,
+            **changes,
+        )
+
+    first = build(config("v"))
+    rows = [row for split in datasets.load_dataset(str(tmp_path / "v")).values() for row in split]
+    assert rows and len(rows) == first["stats"]["pairs"]
+    live = [row for row in rows if row["environment"] == "textworld_express"]
+    assert live and all(row["outcome"] in OUTCOMES and row["expert_outcome"] in OUTCOMES for row in live)
+    assert all(row["expert_outcome"] != "invalid" for row in live)
+    assert all(isinstance(row["outcome_observation"], str) for row in live)
+    files = [row for row in rows if row["environment"] != "textworld_express"]
+    assert files and all(row["outcome"] is None and row["expert_outcome"] is None for row in files)
+    tried = {(row["state_id"], row["alternative_action"]) for row in live}
+    tried |= {(row["state_id"], row["expert_action"]) for row in live}
+    assert first["run"]["verifications_added"] == len(tried)
+    outcomes = first["stats"]["outcomes"]
+    assert set(outcomes) == {"textworld_express"}
+    assert sum(outcomes["textworld_express"]["alternative"].values()) == len(live)
+    assert sum(outcomes["textworld_express"]["expert"].values()) == len(live)
+
+    again = build(config("v"))  # nothing new: no engine work, the same version
+    assert again["run"]["verifications_added"] == 0 and again["version"] == first["version"]
+
+    invalid = sum(row["outcome"] == "invalid" for row in live)
+    assert invalid > 0  # a random tiny model says mostly nonsense
+    dropped = build(config("d", drop_outcome=("invalid",)))
+    assert dropped["run"]["verifications_added"] == 0  # the same store: paid for already
+    assert dropped["stats"]["pairs_rejected"] == {"not_worse": invalid}
+    assert dropped["stats"]["pairs"] == len(rows) - invalid
+    kept = [row for split in datasets.load_dataset(str(tmp_path / "d")).values() for row in split]
+    assert len(kept) == len(rows) - invalid and all(row["outcome"] != "invalid" for row in kept)
