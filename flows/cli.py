@@ -18,6 +18,7 @@ from flows.arguments import OneLineParser, positive_int
 from flows.settings import configure_prefect, prefect_api
 from pipelines.config import BuildConfig
 from pipelines.critic import PROTOCOLS
+from pipelines.filters import OUTCOMES
 from pipelines.policy import DEFAULT_POLICY
 
 SUMMARY_KEYS = ("trajectories", "states", "samples", "pairs", "quarantined")
@@ -121,6 +122,14 @@ def _table(stats: dict[str, Any]) -> str:
     for key in ("samples_by_verdict", "samples_by_reason", "pairs_by_split", "quarantined_by_reason"):
         for name, count in sorted(stats.get(key, {}).items()):
             lines.append(f"  {key.replace('_by_', ' ')}: {name:<22}{count:>8}")
+    for name, count in sorted(stats.get("pairs_rejected", {}).items()):
+        lines.append(f"  pairs rejected: {name:<22}{count:>8}")
+    for environment, sides in sorted(stats.get("outcomes", {}).items()):
+        lines.append(f"  verified outcomes in {environment} (alternatives / expert actions):")
+        for outcome in OUTCOMES:
+            alternative, expert = (sides.get(side, {}).get(outcome, 0) for side in ("alternative", "expert"))
+            if alternative or expert:
+                lines.append(f"    {outcome:<12}{alternative:>8} /{expert:>6}")
     return "\n".join(lines)
 
 

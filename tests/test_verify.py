@@ -68,8 +68,11 @@ def test_scienceworld_outcomes() -> None:
 
 @pytest.mark.integration
 @pytest.mark.usefixtures("prefect_harness", "hf_offline")
-def test_verified_build_pays_once_and_drops_by_outcome(tmp_path: Path, tiny_model_dir: Path) -> None:
+def test_verified_build_pays_once_and_drops_by_outcome(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from flows.build import build
+    from flows.cli import main
 
     def config(out: str, **changes: object) -> BuildConfig:
         return BuildConfig(
@@ -99,6 +102,13 @@ def test_verified_build_pays_once_and_drops_by_outcome(tmp_path: Path, tiny_mode
     assert set(outcomes) == {"textworld_express"}
     assert sum(outcomes["textworld_express"]["alternative"].values()) == len(live)
     assert sum(outcomes["textworld_express"]["expert"].values()) == len(live)
+
+    assert main(["stats", str(tmp_path / "v")]) == 0
+    printed = capsys.readouterr().out
+    assert "verified outcomes in textworld_express (alternatives / expert actions):" in printed
+    shown = outcomes["textworld_express"]
+    for outcome, n in shown["alternative"].items():
+        assert f"    {outcome:<12}{n:>8} /{shown['expert'].get(outcome, 0):>6}" in printed
 
     again = build(config("v"))  # nothing new: no engine work, the same version
     assert again["run"]["verifications_added"] == 0 and again["version"] == first["version"]
