@@ -81,9 +81,15 @@ def repo_id(name: str, flag: str = "--repo-id") -> None:
 
 
 def check(args: argparse.Namespace, overrides: list[str]) -> None:
-    """Every argument and path of `train`, `eval`, `publish` and `stats`, before any model loads."""
-    if args.command in ("stats", "publish"):
+    """Every argument and path of `train`, `eval`, `publish`, `stats` and `report`, before any work."""
+    if args.command in ("stats", "publish", "report"):
         dataset(args.out, "OUT")
+    if args.command == "report":
+        for run in args.run:
+            if not Path(run).is_dir():
+                raise ValueError(f"--run {run}: no such folder")
+        if args.out_dir is not None:
+            output_dir(args.out_dir, "--out-dir")
     if args.command == "publish":
         repo_id(args.repo_id)
     if args.command == "train":

@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stats", help="print the counts of a built dataset")
     s.add_argument("out", help="a folder written by `actforge build`")
     s.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    g = sub.add_parser("report", help="plots and one HTML page of a built dataset and its training runs")
+    g.add_argument("out", help="a folder written by `actforge build`")
+    g.add_argument(
+        "--run", action="append", default=[], metavar="DIR", help="a training run folder; repeatable"
+    )
+    g.add_argument("--out-dir", help="where the plots and report.html go (default: OUT.report beside OUT)")
     for command in sub.choices.values():
         command.add_argument(
             "--verbose", action="store_true", help="on an error, show the traceback (and Prefect's)"
@@ -138,6 +144,15 @@ def stats_command(out: Path, as_json: bool) -> int:
 
     stats = read_manifest(out)["stats"]
     print(json.dumps(stats, sort_keys=True) if as_json else _table(stats))
+    return 0
+
+
+def report_command(out: Path, runs: list[Path], out_dir: str | None) -> int:
+    from pipelines.report import write_report
+
+    target = Path(out_dir) if out_dir else out.parent / f"{out.name}.report"
+    written = write_report(out, runs, target)
+    print(f"report: {len(written) - 1} plots and {written[-1]} (open it in a browser)")
     return 0
 
 
@@ -303,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         arguments.check(args, overrides)
         if args.command == "stats":
             return stats_command(Path(args.out), args.json)
+        if args.command == "report":
+            return report_command(Path(args.out), [Path(r) for r in args.run], args.out_dir)
         if args.command == "eval":
             return eval_command(args)
         if args.command == "train":

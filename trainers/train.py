@@ -215,6 +215,7 @@ def train(
         )
     trainer.train()
     trainer.save_model(args.output_dir)
+    trainer.save_state()  # trainer_state.json: the logged curves `actforge report` draws
     tokenizer.save_pretrained(args.output_dir)
     run = {"kind": kind, "base": model, "data": data, "protocol": chosen, "protocol_measurements": measured}
     (Path(args.output_dir) / RUN_FILE).write_text(json.dumps(run, indent=2, sort_keys=True) + "\n", "utf-8")
