@@ -122,7 +122,14 @@ def publish(store: Store, config: BuildConfig, trajectory_ids: list[str], policy
     out = Path(config.out)
     provenance = config.provenance(policy)
     return steps.publish_dataset(
-        store, out, trajectory_ids, config.sources, provenance, config.history_chars, config.drop_outcome
+        store,
+        out,
+        trajectory_ids,
+        config.sources,
+        provenance,
+        config.history_chars,
+        config.drop_outcome,
+        config.with_report,
     )
 
 

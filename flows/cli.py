@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--push-to-hub", metavar="NAME/DATASET", help="push a new version here (overrides the file)"
     )
+    r.add_argument("--with-report", action="store_true", help="add the report's plots to OUT and its card")
     v = sub.add_parser("serve", help="serve the refresh flow on a schedule (needs a Prefect server)")
     v.add_argument("--config", required=True, help="project file (YAML or TOML)")
     when = v.add_mutually_exclusive_group(required=True)
@@ -231,7 +232,7 @@ def _print_push(result: dict[str, Any]) -> None:
         print(f"{where} already has this version; no commit")
 
 
-def refresh_command(config: str, push_to_hub: str | None, verbose: bool) -> int:
+def refresh_command(config: str, push_to_hub: str | None, with_report: bool, verbose: bool) -> int:
     from pipelines.project import load_project
 
     arguments.existing_file(config, "--config")
@@ -241,7 +242,7 @@ def refresh_command(config: str, push_to_hub: str | None, verbose: bool) -> int:
         from flows.refresh import refresh
         from flows.runners import on_runner
 
-        result = on_runner(refresh, project.build)(config, push_to_hub)
+        result = on_runner(refresh, project.build)(config, push_to_hub, with_report)
     _print_build(result)
     print(f"version: {result['version']}")
     if "hub" in result:
@@ -325,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             return train_command(args, overrides)
         if args.command == "refresh":
-            return refresh_command(args.config, args.push_to_hub, args.verbose)
+            return refresh_command(args.config, args.push_to_hub, args.with_report, args.verbose)
         if args.command == "serve":
             return serve_command(args.config, args.cron, args.interval)
         if args.command == "publish":

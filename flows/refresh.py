@@ -6,6 +6,7 @@ Everything expensive is skipped on a rerun by the store (nothing is sampled twic
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +30,17 @@ def push(out: str, repo_id: str, revision: str | None, private: bool) -> dict[st
 
 
 @flow(name="refresh")
-def refresh(config: str, push_to_hub: str | None = None) -> dict[str, Any]:
+def refresh(config: str, push_to_hub: str | None = None, with_report: bool = False) -> dict[str, Any]:
     """Refresh the dataset a project file describes; push it when a Hub repo is named.
 
-    `push_to_hub` overrides the project's own `push_to_hub` repo. The build's tasks and artifacts
+    `push_to_hub` overrides the project's own `push_to_hub` repo; `with_report` turns on the
+    project's `with_report` (plots in OUT, shown in the card). The build's tasks and artifacts
     run inside this flow run (`build.fn`, not a child flow run): a refresh with nothing new is mostly
     Prefect overhead, and a second flow run would add about 2 s of it.
     """
     project = load_project(config)
-    result = build.fn(project.build)
+    settings = dataclasses.replace(project.build, with_report=True) if with_report else project.build
+    result = build.fn(settings)
     repo_id = push_to_hub or project.push_to_hub
     if repo_id:
         result["hub"] = push(project.build.out, repo_id, project.revision, project.private)

@@ -159,6 +159,16 @@ states = datasets.load_dataset("<path or repo>", "states")
 ```"""
 
 
+def _report_section(report: list[dict[str, str]]) -> list[str]:
+    """The plots `--with-report` added to the folder, shown in the card (the Hub renders them)."""
+    if not report:
+        return []
+    lines = ["## Report", "", "Drawn by `actforge report` from this version's pairs.", ""]
+    for plot in report:
+        lines += [f"![{plot['title']}]({plot['path']})", ""]
+    return lines
+
+
 def longest_history(batch: pa.RecordBatch) -> tuple[int, dict[str, Any]] | None:
     """The batch's row with the longest history (first on ties) and that length: the card's
     example shows what a full state looks like, shortened for reading."""
@@ -210,6 +220,7 @@ def render_card(manifest: dict[str, Any], sample: dict[str, Any] | None = None) 
         "`history_omitted` counts the older steps left out (the full trajectory stays in the build's store).",
         "",
         *_sample_section(sample),
+        *_report_section(manifest.get("report", [])),
         "## Splits",
         "",
         summary_markdown(summary(manifest)),

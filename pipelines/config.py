@@ -51,6 +51,8 @@ class BuildConfig:
             the row counts the ones left out).
         verify: for live sources, try each accepted alternative and the expert's action in the
             engine and publish what they did (`pipelines.verify`); paid once per (state, action).
+        with_report: add the plots of `actforge report` to OUT (`report/*.png`) and show them in the
+            card, so the Hub shows them too.
         drop_outcome: leave out pairs whose verified alternative had one of these outcomes (for
             example `progresses`: the "bad" action helps), counted as `not_worse`.
 
@@ -91,6 +93,7 @@ class BuildConfig:
     )
     history_chars: int = _option(16000, "characters of history a published row carries")
     verify: bool = _option(False, "try each accepted alternative and the expert's action in the live engine")
+    with_report: bool = _option(False, "add the report's plots to OUT and show them in the card")
     drop_outcome: tuple[str, ...] = _option(
         (), "with --verify: leave out pairs whose alternative had this outcome; repeatable", choices=OUTCOMES
     )
@@ -193,5 +196,6 @@ class BuildConfig:
             "history_chars": self.history_chars,
             "verify": self.verify,
             "drop_outcome": list(self.drop_outcome),
+            "with_report": self.with_report,
             "schema_version": SCHEMA_VERSION,
         }

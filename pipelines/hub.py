@@ -132,7 +132,8 @@ def _push_once(
         for entry in api.list_repo_tree(repo_id, recursive=True, revision=head, repo_type=REPO_TYPE)
         if isinstance(entry, RepoFile)
     }
-    local = [shard["path"] for shard in manifest["shards"]] + [CARD, MANIFEST]
+    plots = [plot["path"] for plot in manifest.get("report", [])]
+    local = [shard["path"] for shard in manifest["shards"]] + plots + [CARD, MANIFEST]
     added = [path for path in local if not _same(out / path, remote.get(path))]
     keep = set(local)
     deleted = sorted(

@@ -22,6 +22,7 @@ DEFAULT, ACT, STATES = "default", "act", "states"
 # Config -> folder: raw pairs under data/ (the Hub's default), TRL-ready critic examples under act/,
 # one row per expert state (what agent training and next-action evaluation need) under states/.
 FOLDERS = {DEFAULT: "data", ACT: "act", STATES: "states"}
+REPORT = "report"  # the report's plots, with `--with-report` (`pipelines.report`)
 SHARD_NAME = re.compile(rf"^(?:{'|'.join(map(re.escape, SPLITS))})-\d{{5}}-of-\d{{5}}\.parquet$")
 
 
@@ -73,16 +74,23 @@ def intact(root: Path, manifest: dict[str, Any]) -> bool:
     return (root / CARD).is_file()
 
 
-def commit(staging: Path, root: Path, shard_paths: list[str]) -> None:
-    """Move staged files into OUT, remove stale shards, then switch the manifest in one rename."""
+def commit(staging: Path, root: Path, shard_paths: list[str], report_paths: list[str] = ()) -> None:
+    """Move staged files into OUT, remove stale shards and plots, then switch the manifest in one
+    rename."""
     for folder in FOLDERS.values():
         inside(root, root / folder).mkdir(exist_ok=True)
-    for rel in shard_paths:
+    if report_paths:
+        inside(root, root / REPORT).mkdir(exist_ok=True)
+    for rel in [*shard_paths, *report_paths]:
         (staging / rel).replace(inside(root, root / rel))
-    keep = set(shard_paths)
+    keep = {*shard_paths, *report_paths}
     for folder in FOLDERS.values():
         for old in sorted(inside(root, root / folder).iterdir()):
             if SHARD_NAME.match(old.name) and f"{folder}/{old.name}" not in keep:
+                inside(root, old).unlink()
+    if (root / REPORT).is_dir():
+        for old in sorted(inside(root, root / REPORT).glob("*.png")):
+            if f"{REPORT}/{old.name}" not in keep:
                 inside(root, old).unlink()
     (staging / CARD).replace(inside(root, root / CARD))
     (staging / MANIFEST).replace(inside(root, root / MANIFEST))

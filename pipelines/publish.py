@@ -35,6 +35,7 @@ from pipelines.layout import (
     sha256_file,
     shard_name,
 )
+from pipelines.report import dataset_report
 from pipelines.store import Store
 from pipelines.versions import latest, next_version, same_version
 from schemas import SCHEMA_VERSION, SPLITS
@@ -56,10 +57,12 @@ def publish(
     shard_rows: int = SHARD_ROWS,
     critic_history_chars: int = DEFAULT_HISTORY_CHARS,
     drop: Sequence[str] = (),
+    with_report: bool = False,
 ) -> dict[str, Any]:
     """Write the pairs of these trajectories (config `default`), their critic examples (`act`) and
     their states (`states`) to OUT; returns the manifest. Pairs whose verified alternative had an
-    outcome in `drop` are left out (the stats count them).
+    outcome in `drop` are left out (the stats count them). `with_report` adds the report's plots
+    (`report/*.png`) and links them from the card.
 
     A publish whose content equals the current version writes nothing (every file stays byte for
     byte); otherwise it becomes the next version, recording its parent and what it added.
@@ -96,10 +99,14 @@ def publish(
             manifest = previous
         else:
             manifest = content | next_version(previous, content)
+            if with_report:  # plots of this version, linked from its card
+                manifest["report"] = dataset_report(manifest, staging)
             (staging / CARD).write_text(render_card(manifest, sample.row), encoding="utf-8")
             text = json.dumps(manifest, sort_keys=True, indent=2) + "\n"
             (staging / MANIFEST).write_text(text, "utf-8")
-            commit(staging, root, [s["path"] for s in shards])
+            commit(
+                staging, root, [s["path"] for s in shards], [r["path"] for r in manifest.get("report", [])]
+            )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if store.last_publish(root) != manifest:

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from pipelines.filters import OUTCOMES
-from pipelines.layout import DEFAULT, read_manifest
+from pipelines.layout import DEFAULT, REPORT, read_manifest
 from schemas import SPLITS
 
 PAGE = "report.html"
@@ -75,6 +75,19 @@ def write_report(out: Path, runs: Sequence[Path], target: Path, progress: bool =
     page = target / PAGE
     page.write_text(_page(out, manifest, plots, written, tables), encoding="utf-8")
     return [*written, page]
+
+
+def dataset_report(manifest: dict[str, Any], folder: Path) -> list[dict[str, str]]:
+    """The dataset's plots for `--with-report`, drawn from the shards in `folder` into
+    `folder/report/`; returns each plot's path (relative to `folder`) and title for the card."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    (folder / REPORT).mkdir(exist_ok=True)
+    plots = list(dataset_plots(manifest, _pairs(folder, manifest)))
+    for plot in plots:
+        _save(plot, folder / REPORT / f"{plot.name}.png")
+    return [{"path": f"{REPORT}/{plot.name}.png", "title": plot.title} for plot in plots]
 
 
 def _pairs(out: Path, manifest: dict[str, Any]) -> pa.Table:

@@ -76,11 +76,14 @@ def publish_dataset(
     provenance: dict[str, Any],
     history_chars: int,
     drop: Sequence[str] = (),
+    with_report: bool = False,
 ) -> dict[str, Any]:
     """Publish the pairs of these trajectories with the dataset's counts in manifest and card,
     leaving out pairs whose verified alternative had an outcome in `drop`."""
     stats = store.counts(trajectory_ids, sources, drop)
-    return publish(store, out, trajectory_ids, provenance, stats, history_chars, drop=drop)
+    return publish(
+        store, out, trajectory_ids, provenance, stats, history_chars, drop=drop, with_report=with_report
+    )
 
 
 def unverified(store: Store, trajectory_ids: Sequence[str]) -> dict[str, pa.Table]:

@@ -8,11 +8,13 @@ from typing import Any
 from schemas import SPLITS
 
 VERSION_KEYS = ("version", "parent_version", "added", "history")
+DERIVED_KEYS = ("report",)  # drawn from a version's content (its plots), so never compared
 
 
 def content(manifest: dict[str, Any]) -> dict[str, Any]:
-    """A manifest without its version fields: what two versions are compared on."""
-    return {k: v for k, v in manifest.items() if k not in VERSION_KEYS}
+    """A manifest without its version fields and what is derived from them: what two versions are
+    compared on."""
+    return {k: v for k, v in manifest.items() if k not in (*VERSION_KEYS, *DERIVED_KEYS)}
 
 
 def latest(*manifests: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -67,3 +67,39 @@ def test_project_file_errors(tmp_path: Path) -> None:
     project = load_project(good)
     assert project.build.sources == (f"eto:{tmp_path / 'a.json'}", "scienceworld:boil@0")
     assert project.build.out == str(tmp_path / "o")
+
+
+@pytest.mark.slow  # the Prefect test server
+@pytest.mark.integration
+@pytest.mark.usefixtures("prefect_harness", "hf_offline")
+def test_refresh_with_report_adds_plots_to_the_card(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_project(tmp_path, tiny_model_dir)
+    out = Path(load_project(config).build.out)
+    assert main(["refresh", "--config", str(config)]) == 0
+    plain = files_of(out)
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "## Report" not in card and not (out / "report").exists()
+
+    assert main(["refresh", "--config", str(config), "--with-report"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["version"] == 2  # the report is a setting of the content: a new version
+    plots = sorted(p["path"] for p in manifest["report"])
+    assert plots and plots == sorted(f"report/{p.name}" for p in (out / "report").iterdir())
+    assert set(files_of(out)) == set(plain) | set(plots)  # the file list gains the plots, nothing else
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "## Report" in card and all(f"]({path})" in card for path in plots)
+    assert all((out / path).read_bytes().startswith(b"\x89PNG") for path in plots)
+    files = files_of(out)
+    capsys.readouterr()
+
+    # An identical refresh makes no new version and rewrites nothing, plots included.
+    assert main(["refresh", "--config", str(config), "--with-report"]) == 0
+    assert "version: 2" in capsys.readouterr().out
+    assert files_of(out) == files
+
+    # Without the flag again: the next version, and its folder drops the plots.
+    assert main(["refresh", "--config", str(config)]) == 0
+    assert json.loads((out / "manifest.json").read_text())["version"] == 3
+    assert not any((out / "report").glob("*.png")) and "## Report" not in (out / "README.md").read_text()
