@@ -220,14 +220,14 @@ def _outcomes(ax: Any, stats: dict[str, Any]) -> None:
     labels, alternatives, experts = [], [], []
     for environment, sides in sorted(stats["outcomes"].items()):
         for outcome in OUTCOMES:
-            labels.append(f"{environment}\n{outcome}")
+            labels.append(f"{environment}: {outcome}")
             alternatives.append(sides.get("alternative", {}).get(outcome, 0))
             experts.append(sides.get("expert", {}).get(outcome, 0))
-    positions = range(len(labels))
-    ax.bar([p - 0.2 for p in positions], alternatives, width=0.4, label="alternatives")
-    ax.bar([p + 0.2 for p in positions], experts, width=0.4, label="expert actions")
-    ax.set_xticks(list(positions), labels, fontsize=7)
-    ax.set_ylabel("pairs")
+    positions = range(len(labels))[::-1]  # the first environment on top
+    ax.barh([p + 0.2 for p in positions], alternatives, height=0.4, label="alternatives")
+    ax.barh([p - 0.2 for p in positions], experts, height=0.4, label="expert actions")
+    ax.set_yticks(list(positions), labels, fontsize=7)
+    ax.set_xlabel("pairs")
     ax.legend()
 
 
