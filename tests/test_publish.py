@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import platform
+from importlib.metadata import version
 from pathlib import Path
 
 import datasets
@@ -90,6 +92,23 @@ def test_publish_writes_loadable_dataset(tmp_path: Path) -> None:
     text = (out / "manifest.json").read_text(encoding="utf-8")
     assert text == json.dumps(manifest, sort_keys=True, indent=2) + "\n"
     assert not [p for p in out.iterdir() if p.name.startswith(".publish-")]
+
+
+def test_manifest_and_card_name_the_stack_that_built_them(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    built_with = publish_pairs(out)["built_with"]
+    assert built_with["python"] == platform.python_version()
+    for name in ("torch", "transformers", "trl", "duckdb", "pyarrow", "scienceworld", "textworld-express"):
+        assert built_with[name] == version(name), name
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert f"transformers `{version('transformers')}`" in card and f"torch `{version('torch')}`" in card
+
+    # An upgrade alone is no new version: the version keeps the stack that made it.
+    older = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    older["built_with"]["transformers"] = "5.0.0"
+    (out / "manifest.json").write_text(json.dumps(older, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    again = publish_pairs(out)
+    assert again["version"] == 1 and again["built_with"]["transformers"] == "5.0.0"
 
 
 def test_card_front_matter_and_body(tmp_path: Path) -> None:

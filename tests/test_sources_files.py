@@ -596,3 +596,26 @@ def test_utf16_files_are_read_and_unmarked_ones_say_encoding(tmp_path: Path) -> 
     [record] = got.quarantined
     assert (record.reason, record.position) == ("encoding", "whole file")
     assert "UTF-8" in record.detail
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_unmarked_wide_encodings_say_encoding(tmp_path: Path, codec: str) -> None:
+    path = tmp_path / "unmarked.jsonl"
+    path.write_bytes((json.dumps(_native()) + "\n").encode(codec))
+    got = _collect(path)
+    assert got.trajectories == []
+    assert [(q.position, q.reason) for q in got.quarantined] == [("whole file", "encoding")]
+
+
+def test_a_raw_nul_in_utf8_spoils_only_its_line(tmp_path: Path) -> None:
+    # A raw NUL byte inside a JSON string is not JSON; it is no sign of a wide encoding either.
+    path = tmp_path / "native.jsonl"
+    good = json.dumps(_native(instruction="good")).encode()
+    undecodable = json.dumps(_native(instruction="latin-1: XX")).encode().replace(b"XX", b"\xe9t\xe9")
+    with_nul = json.dumps(_native(instruction="nul: XX")).encode().replace(b"XX", b"a\x00b")
+    path.write_bytes(b"\n".join([good, undecodable, with_nul]) + b"\n")
+    got = _collect(path)
+    assert [t.instruction for t in got.trajectories] == ["good"]
+    assert sorted(_bad(got)) == [("line 2", "undecodable_bytes"), ("line 3", "invalid_json")]
+    raw = {q.position: q.raw for q in got.quarantined}
+    assert "a\x00b" in raw["line 3"]  # the record is kept as it was, for the user to mend

@@ -33,6 +33,7 @@ from schemas import SPLITS, Quarantined, Step, Trajectory
 from schemas.ids import split_for, trajectory_id
 
 SUFFIXES: tuple[str, ...] = (".json", ".jsonl", ".parquet")
+WIDE_NUL_SHARE = 8  # one NUL in every 8 bytes or more: a wide encoding or binary, not a stray NUL
 # File-name fragments that name an environment, checked in order ("sciworld" is ETO's spelling).
 _FILE_ENVIRONMENTS: tuple[tuple[str, str], ...] = (
     ("scienceworld", "scienceworld"),
@@ -153,8 +154,10 @@ def _collect_file(file: _File, forced: str | None, bar: tqdm) -> Collected:
             data = data.decode("utf-16").encode("utf-8")
         except UnicodeError as err:
             return _unreadable(file, "encoding", f"a UTF-16 byte order mark, but not UTF-16: {err}")
-    elif b"\x00" in data[:4096]:
-        detail = "NUL bytes: UTF-16 or UTF-32 without a byte order mark, or binary; save it as UTF-8"
+    elif _wide_or_binary(data[:4096]):
+        detail = (
+            "NUL bytes throughout: UTF-16 or UTF-32 without a byte order mark, or binary; save it as UTF-8"
+        )
         return _unreadable(file, "encoding", detail)
     raws = list(_json_records(file, data))
     fmt = forced or _detect(raws)
@@ -162,6 +165,13 @@ def _collect_file(file: _File, forced: str | None, bar: tqdm) -> Collected:
         text = data.decode("utf-8", errors="replace")
         return _unknown_format(file, "no decodable record matches a known format", text)
     return _build_all(file, fmt, raws, bar)
+
+
+def _wide_or_binary(sample: bytes) -> bool:
+    """UTF-16 or UTF-32 text without a byte order mark, or binary: NULs in a large share of the bytes
+    (ASCII in UTF-16 is half NULs, in UTF-32 three quarters). A stray NUL in UTF-8 text is not this:
+    it spoils only its own record, which the line or element reader quarantines alone."""
+    return sample.count(0) * WIDE_NUL_SHARE >= len(sample)
 
 
 def _build_all(file: _File, fmt: str, raws: list[_Raw], bar: tqdm) -> Collected:
