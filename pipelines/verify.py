@@ -108,11 +108,9 @@ class ScienceWorldEngine:
     REJECTIONS = ("No known action matches that input", "Ambiguous request")
 
     def __init__(self, spec: str) -> None:
-        from scienceworld import ScienceWorldEnv
+        from pipelines.sources.scienceworld import episodes, start
 
-        from pipelines.sources.scienceworld import episodes
-
-        self.env = ScienceWorldEnv()
+        self.env = start()
         self.episodes = episodes(self.env, spec)
         self.loaded: tuple[str, int] | None = None
 

@@ -27,7 +27,14 @@ from tqdm.auto import tqdm
 from pipelines.actions import parse_action
 from pipelines.policy import Policy
 from pipelines.prompts import ACTION_PREFIX, AGENT_PROMPT_TOKENS, agent_prompt
-from pipelines.sources.scienceworld import ENVIRONMENT, SIMPLIFICATION, Request, _task_splits, parse_spec
+from pipelines.sources.scienceworld import (
+    ENVIRONMENT,
+    SIMPLIFICATION,
+    Request,
+    _task_splits,
+    parse_spec,
+    start,
+)
 from pipelines.sources.selectors import split_of, variation_ids
 from schemas import Quarantined, State, Step
 from trainers.evaluate import ACTION_TOKENS, generate_greedy
@@ -50,7 +57,7 @@ def play(
     if max_steps < 1:
         raise ValueError(f"max_steps must be at least 1, got {max_steps}")
     request = parse_spec(spec)
-    env = ScienceWorldEnv()
+    env = start()
     try:
         units = _units(env, spec, request)
         bar = tqdm(units, desc="play", unit="episode", disable=not progress)

@@ -9,6 +9,12 @@ Spec: `twx:GAMES[@SEEDS]`
 
 Each game's gold path is replayed step by step and kept only if the replay wins; every step records
 the engine's valid actions as `admissible`. One JVM per source.
+
+Determinism: the engine builds each world from `Random(seed)`, but its gold agents walk with an
+unseeded `new Random()` (all games but cookingworld), so a seed's gold path changed from one reset to
+the next (twc train seed 0: 6 different paths, 14-28 steps, in 10 resets). `seeded_gold_path` runs
+the engine's own gold agent with `Random(seed)` instead, the same retry loop included, so a (game,
+parameters, fold, seed) always gives the same path.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from py4j.java_gateway import get_method
 from py4j.protocol import Py4JError
 from textworld_express import TextWorldExpressEnv
 from textworld_express.constants import GAME_NAMES
@@ -31,6 +38,19 @@ from schemas.ids import episode_id
 ENVIRONMENT = "textworld_express"
 DEFAULT_SEEDS = "train:1"
 STEP_LIMIT = 10_000  # the engine's own limit, far above any gold path
+GOLD_ATTEMPTS = 50  # the engine's own retries of a gold agent's walk
+# The engine's gold agent (package textworldexpress.goldagent) of each game generator.
+GOLD_AGENTS = {
+    "GameGeneratorTWC": "TWCGoldAgent",
+    "GameGeneratorCoin": "CoinGoldAgent",
+    "GameGeneratorMapReader": "MapReaderGoldAgent",
+    "GameGeneratorSorting": "SortingGoldAgent",
+    "GameGeneratorArithmetic": "ArithmeticGoldAgent",
+    "GameGeneratorSimonSays": "SimonSaysGoldAgent",
+    "GameGeneratorSimonSaysMemory": "SimonSaysMemoryGoldAgent",
+    "GameGeneratorPeckingOrder": "PeckingOrderGoldAgent",
+    "GameGeneratorCookingWorld": "CookingWorldGoldAgent",
+}
 _GAME = re.compile(r"\s*([a-z]+)\s*(?:\[([^\]]*)\])?\s*(?:,|$)")
 _PARAMETER = re.compile(r"([A-Za-z]+)=(\d+)")
 
@@ -173,9 +193,9 @@ def _collect_unit(
     gold: list[str] = []
     try:
         env.load(game.name, game.engine_parameters)
-        observation, info = env.reset(seed=seed, gameFold=fold, generateGoldPath=True)
+        gold = seeded_gold_path(env, seed, fold)
+        observation, info = env.reset(seed=seed, gameFold=fold, generateGoldPath=False)
         instruction = info["taskDescription"]
-        gold = env.getGoldActionSequence()
         steps: list[Step] = []
         for action in gold:
             steps.append(Step(observation, action, tuple(sorted(info["validActions"]))))
@@ -197,6 +217,22 @@ def _collect_unit(
         success=True,
         reward=float(info["score"]),
     )
+
+
+def seeded_gold_path(env: TextWorldExpressEnv, seed: int, fold: str) -> list[str]:
+    """The loaded game's gold path for `seed`, walked by the engine's gold agent with `Random(seed)`
+    (the engine's own call uses an unseeded Random). A game to play is reset afterwards: some
+    generators (sorting) share objects between the games they make."""
+    env.reset(seed=seed, gameFold=fold, generateGoldPath=False)  # the generator of this game and params
+    jvm = env._gateway.jvm
+    generator = env.server.gameGenerator()
+    agent = getattr(jvm.textworldexpress.goldagent, GOLD_AGENTS[generator.getClass().getSimpleName()])
+    walk = jvm.scala.util.Random(seed)  # one source across attempts, as the engine does
+    for _ in range(GOLD_ATTEMPTS):
+        found = agent(generator.mkGame(seed, fold)).mkGoldPath(walk)
+        if get_method(found, "_1")():  # a tuple's members are methods (the gateway auto-reads fields)
+            return list(get_method(found, "_2")())
+    raise ValueError(f"the gold agent found no path for {env.gameName} seed {seed} in {GOLD_ATTEMPTS} tries")
 
 
 def _position(game: Game) -> str:
