@@ -6,8 +6,11 @@ backwards ("go to kitchen" -> "nehctik ot og"), which the engine cannot parse. A
 anything should pick the expert in both orders. Train and held-out test pairs come from different
 task variations (the engine's own train and test lists).
 
-Run: .venv/bin/python benchmarks/learnability.py --out out/learnability [TRL overrides, e.g. --max_steps 12]
-Prints before/after critic metrics (consistent accuracy, per slot, P(expert)) and writes them to
+Run: .venv/bin/python benchmarks/learnability.py --out out/learnability [--spec SPEC] [TRL overrides]
+The critic trains with the default objective (`exact` for the direct protocol, `trainers.exact`) for
+MAX_STEPS steps unless `--max_steps` is given; held-out consistent accuracy is measured every
+`--curve-every` steps (the learning curve). Prints before/after critic metrics (consistent accuracy,
+per slot, P(expert)), the curve and the training time (evaluation excluded), and writes them to
 OUT-critic/learnability.json.
 """
 
@@ -15,20 +18,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import pyarrow.compute as pc
 
 from pipelines import steps
+from pipelines.critic import OBJECTIVES
 from pipelines.filters import ACCEPTED
 from pipelines.sources.scienceworld import collect_scienceworld
 from pipelines.states import load_states
 from pipelines.store import Store
 from schemas import Sample
 from schemas.ids import sample_id
+from trainers.curve import curve_table
 from trainers.evaluate import evaluate, format_table
-from trainers.train import train
+from trainers.train import RUN_FILE, train
 
 SPEC = "scienceworld:find-non-living-thing,find-living-thing,find-plant,find-animal@train:6,test:2"
 HISTORY_CHARS = 0  # no history in the rows: the signal is in the two actions, and CPU steps are slow
@@ -36,6 +40,7 @@ OBSERVATION_CHARS = 300  # observations cut too (the room description can run to
 
 
 POLICY = "backwards"
+MAX_STEPS = 30
 
 
 def backwards(action: str) -> str:
@@ -80,21 +85,45 @@ def main() -> None:
     parser.add_argument("--out", default="out/learnability")
     parser.add_argument("--spec", default=SPEC)
     parser.add_argument("--model", default="smollm2")
+    parser.add_argument("--objective", default="auto", choices=OBJECTIVES)
     parser.add_argument("--max-pairs", type=int, default=40, help="held-out test pairs evaluated")
+    parser.add_argument("--curve-every", type=int, default=5, help="steps between points of the curve")
     args, overrides = parser.parse_known_args()
+    if not any(o.split("=")[0] == "--max_steps" for o in overrides):
+        overrides += ["--max_steps", str(MAX_STEPS)]
     out = Path(args.out)
     if not (out / "manifest.json").is_file():
         build(args.spec, out)
     manifest = json.loads((out / "manifest.json").read_text())
     print(f"dataset: {out} {manifest['splits']}")
     before = evaluate(str(out), args.model, max_pairs=args.max_pairs, max_states=0)
-    started = time.perf_counter()
-    trained = train("act", str(out), args.model, f"{out}-critic", overrides=overrides, protocol="direct")
-    seconds = time.perf_counter() - started
+    trained = train(
+        "act",
+        str(out),
+        args.model,
+        f"{out}-critic",
+        overrides=overrides,
+        protocol="direct",
+        objective=args.objective,
+        curve_every=args.curve_every,
+        curve_max_pairs=args.max_pairs,
+    )
     after = evaluate(str(out), str(trained), max_pairs=args.max_pairs, max_states=0)
+    run = json.loads((Path(trained) / RUN_FILE).read_text())
     print(format_table([before, after], ["before", "after"]))
-    print(f"training: {seconds:.0f} s")
-    result = {"before": before, "after": after, "train_seconds": seconds, "overrides": overrides}
+    print(curve_table(run["curve"]))
+    print(
+        f"training: {run['train_seconds']:.0f} s (curve evaluations, {run['curve_seconds']:.0f} s, excluded)"
+    )
+    result = {
+        "spec": args.spec,
+        "before": before,
+        "after": after,
+        "train_seconds": run["train_seconds"],
+        "objective": run["objective"],
+        "curve": run["curve"],
+        "overrides": overrides,
+    }
     (Path(trained) / "learnability.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
 
 

@@ -130,6 +130,7 @@ def publish(store: Store, config: BuildConfig, trajectory_ids: list[str], policy
         config.history_chars,
         config.drop_outcome,
         config.with_report,
+        config.critic_history_chars,
     )
 
 

@@ -17,7 +17,7 @@ from flows import arguments
 from flows.arguments import OneLineParser, positive_int
 from flows.settings import configure_prefect, prefect_api
 from pipelines.config import BuildConfig
-from pipelines.critic import PROTOCOLS
+from pipelines.critic import OBJECTIVES, PROTOCOLS
 from pipelines.filters import OUTCOMES
 from pipelines.policy import DEFAULT_POLICY
 
@@ -114,6 +114,19 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("auto", *PROTOCOLS),
         help="critic answer protocol (act, recipe)",
     )
+    parser.add_argument(
+        "--objective",
+        default="auto",
+        choices=OBJECTIVES,
+        help="critic objective: exact (GRPO's expectation, one forward per prompt; direct protocol only), "
+        "grpo (TRL's sampled GRPO), auto (exact for direct, grpo for reason)",
+    )
+    parser.add_argument(
+        "--curve-every",
+        type=positive_int,
+        help="critic: score validation and test pairs every N steps and keep the best validation step",
+    )
+    parser.add_argument("--curve-max-pairs", type=positive_int, help="with --curve-every: pairs per split")
     parser.add_argument("--stage3", default="both", choices=("action", "sft", "both"), help="recipe: stage 3")
     parser.add_argument("--play", metavar="SPEC", help="recipe: also play this live spec with every model")
     parser.add_argument(
@@ -209,6 +222,9 @@ def _recipe_args(args: argparse.Namespace, overrides: list[str]) -> dict[str, An
         "config": args.config,
         "overrides": overrides,
         "protocol": args.protocol,
+        "objective": args.objective,
+        "curve_every": args.curve_every or 0,
+        "curve_max_pairs": args.curve_max_pairs,
         "play_spec": args.play,
         "play_steps": args.play_steps,
         "eval_max_pairs": args.eval_max_pairs,
@@ -274,7 +290,18 @@ def train_command(args: argparse.Namespace, overrides: list[str]) -> int:
         return 0
     from trainers.train import train
 
-    folder = train(args.kind, args.data, args.model, args.output_dir, args.config, overrides, args.protocol)
+    folder = train(
+        args.kind,
+        args.data,
+        args.model,
+        args.output_dir,
+        args.config,
+        overrides,
+        args.protocol,
+        args.objective,
+        args.curve_every or 0,
+        args.curve_max_pairs,
+    )
     print(f"trained model: {folder}")
     return 0
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipelines.critic import CRITIC_VERSION, DEFAULT_HISTORY_CHARS
 from pipelines.filters import ADMISSIBLE_MODES, OUTCOMES, FilterConfig
 from pipelines.policy import DEFAULT_POLICY, PolicySpec
 from pipelines.sampling import SamplingParams
@@ -49,6 +50,8 @@ class BuildConfig:
         admissible: map outputs to, or require, the source's admissible actions.
         history_chars: characters of earlier steps a published row carries (latest steps first;
             the row counts the ones left out).
+        critic_history_chars: characters of earlier steps in each critic prompt of the `act` config
+            (fewer make shorter prompts, so cheaper critic training steps).
         verify: for live sources, try each accepted alternative and the expert's action in the
             engine and publish what they did (`pipelines.verify`); paid once per (state, action).
         with_report: add the plots of `actforge report` to OUT (`report/*.png`) and show them in the
@@ -92,6 +95,9 @@ class BuildConfig:
         choices=ADMISSIBLE_MODES,
     )
     history_chars: int = _option(16000, "characters of history a published row carries")
+    critic_history_chars: int = _option(
+        DEFAULT_HISTORY_CHARS, "characters of history in each critic prompt of the act config"
+    )
     verify: bool = _option(False, "try each accepted alternative and the expert's action in the live engine")
     with_report: bool = _option(False, "add the report's plots to OUT and show them in the card")
     drop_outcome: tuple[str, ...] = _option(
@@ -107,7 +113,7 @@ class BuildConfig:
         for name in ("k", "batch_size", "max_new_tokens", "concurrency", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_states", "history_chars"):
+        for name in ("max_states", "history_chars", "critic_history_chars"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be 0 or more, got {value}")
@@ -194,6 +200,8 @@ class BuildConfig:
             "filters": self.filters.as_dict(),
             "max_states": self.max_states,
             "history_chars": self.history_chars,
+            "critic_history_chars": self.critic_history_chars,
+            "critic_version": CRITIC_VERSION,
             "verify": self.verify,
             "drop_outcome": list(self.drop_outcome),
             "with_report": self.with_report,

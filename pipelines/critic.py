@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 CRITIC_VERSION = "critic-v2"
 DEFAULT_HISTORY_CHARS = 4000
 PROTOCOLS = ("direct", "reason")
+# How the critic is trained: `exact` (GRPO's expected update, one-token answers: trainers.exact),
+# `grpo` (TRL's sampled GRPO), `auto` (exact for direct, grpo for reason).
+OBJECTIVES = ("auto", "exact", "grpo")
 ANSWER_OPEN = "<answer>"
 SLOTS = (1, 2)
 _TAGGED = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.IGNORECASE | re.DOTALL)

@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.critic import DEFAULT_HISTORY_CHARS
 from pipelines.pairs import pairs_table
 from pipelines.publish import publish
 from pipelines.sampling import SamplingParams
@@ -77,12 +78,21 @@ def publish_dataset(
     history_chars: int,
     drop: Sequence[str] = (),
     with_report: bool = False,
+    critic_history_chars: int = DEFAULT_HISTORY_CHARS,
 ) -> dict[str, Any]:
     """Publish the pairs of these trajectories with the dataset's counts in manifest and card,
     leaving out pairs whose verified alternative had an outcome in `drop`."""
     stats = store.counts(trajectory_ids, sources, drop)
     return publish(
-        store, out, trajectory_ids, provenance, stats, history_chars, drop=drop, with_report=with_report
+        store,
+        out,
+        trajectory_ids,
+        provenance,
+        stats,
+        history_chars,
+        critic_history_chars=critic_history_chars,
+        drop=drop,
+        with_report=with_report,
     )
 
 

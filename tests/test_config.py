@@ -15,6 +15,7 @@ import pytest
 
 from flows.cli import _build_config, _parser, main
 from pipelines.config import BuildConfig
+from pipelines.critic import CRITIC_VERSION
 from pipelines.filters import ADMISSIBLE_MODES
 from pipelines.layout import read_manifest
 from pipelines.policy import policy_name
@@ -209,3 +210,11 @@ def test_changing_a_default_is_one_line(tmp_path: Path, monkeypatch: pytest.Monk
     from_file = pipelines.project.load_project(project).build
     for config in (from_cli, from_file):
         assert config.k == 7 and config.sampling.k == 7 and config.provenance("p")["k"] == 7
+
+
+def test_critic_history_budget_and_prompt_version_are_provenance() -> None:
+    provenance = BuildConfig(sources=("x.jsonl",), out="o", critic_history_chars=600).provenance("p")
+    assert provenance["critic_history_chars"] == 600
+    assert provenance["critic_version"] == CRITIC_VERSION
+    with pytest.raises(ValueError, match="critic_history_chars must be 0 or more"):
+        BuildConfig(sources=("x.jsonl",), out="o", critic_history_chars=-1)

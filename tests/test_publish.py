@@ -397,3 +397,18 @@ def test_a_killed_publishs_folder_is_cleaned_by_the_next(tmp_path: Path) -> None
     publish_pairs(out)
     assert not leftover.exists()
     assert read_all(out) == before  # same content: the same version, byte for byte
+
+
+def test_critic_history_budget_cuts_the_act_prompts_only(tmp_path: Path) -> None:
+    wide, narrow = tmp_path / "wide", tmp_path / "narrow"
+    publish_pairs(wide)
+    publish_pairs(narrow, critic_history_chars=0)
+
+    def user_prompts(out: Path) -> list[str]:
+        act = datasets.load_dataset(str(out), "act", split="train")
+        return [row["prompt"][1]["content"] for row in act]
+
+    assert any("Observation: t0 obs 0" in text for text in user_prompts(wide))
+    assert not any("Observation: t0 obs" in text for text in user_prompts(narrow))
+    default = datasets.load_dataset(str(narrow), split="train")
+    assert any(row["history"] for row in default)  # the published history is a separate budget

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trainers.recipe import check_overrides, overrides_for, split_overrides
+from trainers.overrides import split_overrides
+from trainers.recipe import check_overrides, overrides_for
 
 
 def test_split_overrides_groups_flags_with_their_values() -> None:
@@ -27,3 +28,9 @@ def test_unknown_fields_and_stages_fail_before_training() -> None:
     with pytest.raises(ValueError, match="stage3"):
         check_overrides("dpo", [])
     check_overrides("sft", ["--max_steps", "2"])
+
+
+def test_lora_fields_reach_every_stage() -> None:
+    tokens = ["--use_peft", "true", "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj"]
+    for kind in ("act", "action", "sft"):
+        assert overrides_for(kind, tokens) == tokens

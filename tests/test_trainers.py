@@ -15,11 +15,21 @@ from pipelines.policy import load_policy
 from pipelines.prompts import agent_prompt, agent_prompt_text
 from schemas import STATE_SCHEMA, State, Step, states_from_table
 from tests.factories import make_trajectory, publish_pairs
+from trainers.curve import slot_gap
 from trainers.data import agent_dataset, critic_dataset, sft_dataset, states_dataset
-from trainers.evaluate import expert_states
+from trainers.evaluate import evaluate, expert_states
 from trainers.protocol import choose_protocol, generate_answers
+from trainers.recipe import recipe
 from trainers.rewards import BALANCE_WEIGHT, action_reward, critic_rewards
-from trainers.train import CRITIC_BETA, PAIRS_PER_STEP, parse_train_args, run_protocol, train
+from trainers.train import (
+    CRITIC_BETA,
+    EXACT_BETA,
+    PAIRS_PER_STEP,
+    parse_train_args,
+    resolve_objective,
+    run_protocol,
+    train,
+)
 
 pytestmark = pytest.mark.usefixtures("hf_offline")
 
@@ -50,6 +60,24 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> str:
 
     out = tmp_path_factory.mktemp("published") / "ds"
     publish_pairs(out, trajectories, {"sources": ["test"], "seed": 0}, alternatives)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def published_with_validation(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Two train, one validation and one test trajectory of two steps, one alternative per state."""
+    trajectories = [
+        make_trajectory(
+            name,
+            split,
+            tuple(Step(f"{name} obs {i}", f"go to room {i}", None) for i in range(2)),
+            f"do {name}",
+            "test",
+        )
+        for name, split in (("a", "train"), ("b", "train"), ("v", "validation"), ("t", "test"))
+    ]
+    out = tmp_path_factory.mktemp("published") / "ds"
+    publish_pairs(out, trajectories, {"sources": ["test"], "seed": 0}, lambda s: [f"look at {s.step_index}"])
     return str(out)
 
 
@@ -208,7 +236,7 @@ def assert_loads(folder: Path) -> None:
 def test_grpo_act_run_then_reference_model_from_saved_folder(
     tiny_model_dir: Path, published: str, tmp_path: Path
 ) -> None:
-    act = train("act", published, str(tiny_model_dir), str(tmp_path / "act"), None, FAST)
+    act = train("act", published, str(tiny_model_dir), str(tmp_path / "act"), None, FAST, objective="grpo")
     assert_loads(act)
     run = json.loads((act / "actforge.json").read_text())
     # The tiny random model writes no digit under either protocol, so auto falls back to direct.
@@ -217,8 +245,53 @@ def test_grpo_act_run_then_reference_model_from_saved_folder(
     )
     assert run_protocol(str(act)) == "direct"
     # Start from the saved folder with beta > 0: TRL reloads the reference model from that path.
-    ref = train("act", published, str(act), str(tmp_path / "act-ref"), None, [*FAST, "--beta", "0.1"])
+    ref = train(
+        "act",
+        published,
+        str(act),
+        str(tmp_path / "act-ref"),
+        None,
+        [*FAST, "--beta", "0.1"],
+        objective="grpo",
+    )
     assert_loads(ref)
+
+
+@pytest.mark.slow  # trains with transformers' Trainer
+def test_exact_act_run_logs_its_curve_and_keeps_the_best_validation_step(
+    tiny_model_dir: Path, published_with_validation: str, tmp_path: Path
+) -> None:
+    overrides = ["--max_steps", "4", "--save_strategy", "no", "--beta", "0.1", "--learning_rate", "1e-3"]
+    act = train(
+        "act", published_with_validation, str(tiny_model_dir), str(tmp_path / "x"), None, overrides,
+        protocol="direct", curve_every=2,
+    )  # fmt: skip
+    assert_loads(act)
+    run = json.loads((act / "actforge.json").read_text())
+    assert run["objective"] == "exact"  # auto, for the direct protocol
+    assert [point["step"] for point in run["curve"]] == [0, 2, 4]
+    assert all({"validation", "test"} <= point.keys() for point in run["curve"])
+    best = max(
+        run["curve"], key=lambda p: (p["validation"]["consistent_accuracy"], -slot_gap(p["validation"]))
+    )
+    assert run["kept_step"] == best["step"]
+    # The saved weights are the kept step's: scoring them again gives that step's validation figures.
+    again = evaluate(published_with_validation, str(act), "validation", max_states=0)["critic"]
+    assert again["p_expert"] == pytest.approx(best["validation"]["p_expert"], abs=1e-5)
+    state = json.loads((act / "trainer_state.json").read_text())
+    logged = {key for row in state["log_history"] for key in row}
+    assert {"loss", "p_expert", "kl", "rewards/answers_slot_1/mean", "curve/validation/p_expert"} <= logged
+
+
+def test_exact_objective_needs_the_direct_protocol() -> None:
+    assert resolve_objective("auto", "direct") == "exact"
+    assert resolve_objective("auto", "reason") == "grpo"
+    with pytest.raises(ValueError, match="needs the direct protocol"):
+        resolve_objective("exact", "reason")
+    with pytest.raises(ValueError, match="unknown critic objective"):
+        resolve_objective("sampled", "direct")
+    args = parse_train_args("act", None, [], protocol="direct", objective="exact")
+    assert (args.per_device_train_batch_size, args.beta) == (2 * PAIRS_PER_STEP, EXACT_BETA)
 
 
 @pytest.mark.slow  # trains with TRL
@@ -228,7 +301,9 @@ def test_grpo_act_reason_protocol_run(tiny_model_dir: Path, published: str, tmp_
     act = train(
         "act", published, str(tiny_model_dir), str(tmp_path / "r"), None, overrides, protocol="reason"
     )
-    assert_loads(act) and run_protocol(str(act)) == "reason"
+    assert_loads(act)
+    assert run_protocol(str(act)) == "reason"
+    assert json.loads((act / "actforge.json").read_text())["objective"] == "grpo"  # auto, for reason
 
 
 def test_reason_generation_masks_the_harness_tag(tiny_model_dir: Path) -> None:
@@ -270,3 +345,71 @@ def test_choose_protocol_by_well_formed_rate_then_groups_with_signal() -> None:
         choose_protocol([m("direct", 0.99, 0.80), m("reason", 0.97, 0.80)]) == "reason"
     )  # ACT's shape on a tie
     assert choose_protocol([m("direct", 0.10, 0.0), m("reason", 0.20, 0.1)]) == "direct"  # none usable
+
+
+LORA = [
+    "--use_peft",
+    "true",
+    "--lora_r",
+    "4",
+    "--lora_alpha",
+    "8",
+    "--lora_target_modules",
+    "q_proj",
+    "v_proj",
+]
+
+
+@pytest.mark.slow  # trains with TRL and transformers
+@pytest.mark.parametrize(
+    ("kind", "objective", "extra"),
+    [
+        ("act", "exact", ["--beta", "0.1"]),  # the reference is the base with the adapter off
+        ("act", "grpo", ["--beta", "0.1"]),
+        ("action", "auto", []),
+        ("sft", "auto", []),
+    ],
+)
+def test_lora_runs_save_the_adapter_and_a_merged_model(
+    tiny_model_dir: Path, published: str, tmp_path: Path, kind: str, objective: str, extra: list[str]
+) -> None:
+    overrides = ["--max_steps", "2", "--save_strategy", "no", "--learning_rate", "1e-2", *LORA, *extra]
+    if kind != "sft":
+        overrides += ["--num_generations", "2", "--max_completion_length", "8"] * (objective != "exact")
+    out = train(
+        kind, published, str(tiny_model_dir), str(tmp_path / kind), None, overrides, "direct", objective
+    )
+    assert_loads(out)  # the merged model: any --model, --policy or next stage takes it
+    assert (out / "adapter" / "adapter_config.json").is_file()
+    adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert (adapter["r"], adapter["lora_alpha"], sorted(adapter["target_modules"])) == (
+        4,
+        8,
+        ["q_proj", "v_proj"],
+    )
+    run = json.loads((out / "actforge.json").read_text())
+    assert run["lora"] == {"r": 4, "alpha": 8, "adapter": "adapter"}
+    # Only the adapter trained: the merged weights differ from the base only where LoRA sits (and do
+    # differ where the loss has a gradient; sampled GRPO on the tiny model earns no reward to follow).
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, local_files_only=True).state_dict()
+    merged = AutoModelForCausalLM.from_pretrained(out, local_files_only=True).state_dict()
+    changed = {name for name in base if not torch.equal(base[name], merged[name])}
+    assert all(name.endswith(("q_proj.weight", "v_proj.weight")) for name in changed)
+    assert changed or objective == "grpo" or kind == "action"
+
+
+@pytest.mark.slow  # trains four models
+def test_a_recipe_whose_stage_3_starts_from_a_lora_critic(
+    tiny_model_dir: Path, published: str, tmp_path: Path
+) -> None:
+    overrides = ["--max_steps", "1", "--save_strategy", "no", "--learning_rate", "1e-2", *LORA]
+    result = recipe(
+        published, str(tiny_model_dir), str(tmp_path / "r"), stage3="sft", overrides=overrides,
+        protocol="direct", eval_max_pairs=2,
+    )  # fmt: skip
+    act, il_act = Path(result["models"]["ACT"]), Path(result["models"]["IL w/ ACT"])
+    assert (act / "adapter" / "adapter_config.json").is_file() and result["objective"] == "exact"
+    # Stage 3 started from the merged critic: its adapter sits on the ACT folder, not on the base.
+    adapter = json.loads((il_act / "adapter" / "adapter_config.json").read_text())
+    assert Path(adapter["base_model_name_or_path"]) == act
+    assert set(result["results"]) == {"base", "ACT", "IL", "IL w/ ACT"}

@@ -126,11 +126,13 @@ def _left_padded(policy: Policy, prompts: Sequence[list[int]]) -> dict[str, torc
 
 
 @torch.no_grad()
-def answer_probabilities(policy: Policy, prompts: Sequence[list[int]], batch_size: int = 8) -> list[float]:
+def answer_probabilities(
+    policy: Policy, prompts: Sequence[list[int]], batch_size: int = 8, progress: bool = True
+) -> list[float]:
     """P("1") / (P("1") + P("2")) at the end of each prompt (which ends with an opened <answer>)."""
     one, two = answer_token_ids(policy.tokenizer)
     result = [0.0] * len(prompts)
-    for batch in tqdm(_batches(prompts, batch_size), desc="critic", unit="batch"):
+    for batch in tqdm(_batches(prompts, batch_size), desc="critic", unit="batch", disable=not progress):
         inputs = _left_padded(policy, [prompts[i] for i in batch])
         logits = policy.model(**inputs).logits[:, -1, :].float()
         pair = torch.softmax(logits[:, [one, two]], dim=-1)[:, 0]

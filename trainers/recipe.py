@@ -17,35 +17,23 @@ from trl import GRPOConfig, SFTConfig
 
 from pipelines.policy import load_policy
 from trainers.evaluate import evaluate, format_table
+from trainers.overrides import MODEL_FIELDS, field_of, split_overrides
 from trainers.play import DEFAULT_MAX_STEPS, play
-from trainers.train import pick_protocol, train
+from trainers.train import pick_protocol, resolve_objective, train
 
 STAGE3 = {"sft": ("sft",), "action": ("action",), "both": ("sft", "action")}
 LABELS = {"sft": "IL", "action": "RL"}
 RESULT_FILE = "recipe.json"
 
 
-def split_overrides(overrides: list[str]) -> list[list[str]]:
-    """Override strings grouped per field: ["--a", "1", "--b=2"] -> [["--a", "1"], ["--b=2"]]."""
-    groups: list[list[str]] = []
-    for token in overrides:
-        if token.startswith("--"):
-            groups.append([token])
-        elif groups:
-            groups[-1].append(token)
-        else:
-            raise ValueError(f"override {token!r} does not follow a --field")
-    return groups
-
-
 def overrides_for(kind: str, overrides: list[str]) -> list[str]:
     """The overrides whose field the kind's TRL config has (the recipe mixes GRPO and SFT stages)."""
     cls = SFTConfig if kind == "sft" else GRPOConfig
-    fields = set(cls.__dataclass_fields__)
-    unknown = [g[0] for g in split_overrides(overrides) if _field(g[0]) not in fields | _grpo_sft_fields()]
+    fields = set(cls.__dataclass_fields__) | MODEL_FIELDS
+    unknown = [g[0] for g in split_overrides(overrides) if field_of(g[0]) not in fields | _grpo_sft_fields()]
     if unknown:
         raise ValueError(f"unknown TRL config field(s) {unknown}")
-    return [t for g in split_overrides(overrides) if _field(g[0]) in fields for t in g]
+    return [t for g in split_overrides(overrides) if field_of(g[0]) in fields for t in g]
 
 
 def check_overrides(stage3: str, overrides: list[str]) -> None:
@@ -54,10 +42,6 @@ def check_overrides(stage3: str, overrides: list[str]) -> None:
         raise ValueError(f"unknown stage3 {stage3!r}; expected one of {list(STAGE3)}")
     for kind in ("act", *STAGE3[stage3]):
         overrides_for(kind, overrides)
-
-
-def _field(flag: str) -> str:
-    return flag[2:].split("=", 1)[0]
 
 
 def _grpo_sft_fields() -> set[str]:
@@ -72,6 +56,9 @@ def recipe(
     config: str | None = None,
     overrides: list[str] | None = None,
     protocol: str = "auto",
+    objective: str = "auto",
+    curve_every: int = 0,
+    curve_max_pairs: int | None = None,
     play_spec: str | None = None,
     play_steps: int = DEFAULT_MAX_STEPS,
     eval_split: str = "test",
@@ -84,7 +71,11 @@ def recipe(
     chosen, measured = pick_protocol(data, model, protocol)
 
     def stage(kind: str, start: str, name: str) -> str:
-        return str(train(kind, data, start, str(root / name), config, overrides_for(kind, overrides), chosen))
+        curve = (curve_every, curve_max_pairs) if kind == "act" else (0, None)
+        kind_overrides = overrides_for(kind, overrides)
+        return str(
+            train(kind, data, start, str(root / name), config, kind_overrides, chosen, objective, *curve)
+        )
 
     models = {"base": model}
     models["ACT"] = stage("act", model, "act")
@@ -102,6 +93,7 @@ def recipe(
         "base": model,
         "stage3": stage3,
         "protocol": chosen,
+        "objective": resolve_objective(objective, chosen),
         "protocol_measurements": measured,
         "overrides": overrides,
         "models": models,

@@ -35,18 +35,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+import datasets
 import torch
 import yaml
-from transformers import AutoTokenizer
-from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer, TrlParser
+from peft import PeftModel, get_peft_model
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer, get_peft_config
 
-from pipelines.critic import ANSWER_OPEN, PROTOCOLS
-from pipelines.policy import load_policy, model_folder
+from pipelines.critic import ANSWER_OPEN, OBJECTIVES, PROTOCOLS
+from pipelines.policy import Policy, load_policy, model_folder
+from trainers.curve import CriticCurve
 from trainers.data import agent_dataset, critic_dataset, sft_dataset
 from trainers.evaluate import ACTION_TOKENS, critic_rows
+from trainers.exact import ExactCriticTrainer, tokenized_critic_dataset
+from trainers.overrides import OneLineParser, model_config
 from trainers.protocol import REASON_TOKENS, choose_protocol, measure_protocol, reason_rollout
 from trainers.rewards import action_reward, critic_rewards
 
@@ -57,8 +63,11 @@ PAIRS_PER_STEP = 4
 STATES_PER_STEP = 4
 CRITIC_LEARNING_RATE = 1e-5
 CRITIC_BETA = 0.5
+EXACT_LEARNING_RATE = 2e-5
+EXACT_BETA = 0.0
 PROTOCOL_PROBE_PAIRS = 8  # train pairs (x2 orders x4 samples) measured to choose a protocol
 RUN_FILE = "actforge.json"
+ADAPTER_DIR = "adapter"  # a LoRA run's adapter, beside the merged model
 BATCH_FIELDS = {"per_device_train_batch_size", "generation_batch_size", "steps_per_generation"}
 # A user's value for any field of a group keeps our default for that group out: the deprecated
 # gradient_checkpointing alias counts as activation_checkpointing.
@@ -80,16 +89,9 @@ def _yaml_fields(config: str | Path | None) -> dict[str, Any]:
     return {k: v for k, v in loaded.items() if k != "env"} if isinstance(loaded, dict) else {}
 
 
-class _Parser(TrlParser):
-    """TRL's parser, whose errors are a ValueError (one line in the CLI) instead of a usage dump."""
-
-    def error(self, message: str) -> NoReturn:
-        raise ValueError(f"TRL config: {message}")
-
-
 def _cli_fields(cls: type, overrides: list[str]) -> dict[str, Any]:
     """Fields the override strings set: TRL's own parser with every default suppressed."""
-    probe = _Parser(cls)
+    probe = OneLineParser(cls)
     for action in probe._actions:
         action.default = argparse.SUPPRESS
         action.required = False
@@ -107,11 +109,34 @@ def reasoning_budget(max_completion_length: int) -> int:
     return max(1, max_completion_length - len(ANSWER_OPEN) - 1)
 
 
-def _defaults(kind: str, given: dict[str, Any], protocol: str) -> dict[str, Any]:
+def resolve_objective(objective: str, protocol: str) -> str:
+    """The critic objective: `exact` needs the one-token `direct` answer; `auto` takes it there."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown critic objective {objective!r}; expected one of {list(OBJECTIVES)}")
+    if objective == "auto":
+        return "exact" if protocol == "direct" else "grpo"
+    if objective == "exact" and protocol != "direct":
+        raise ValueError(
+            f"the exact objective needs the direct protocol (one-token answer), not {protocol!r}"
+        )
+    return objective
+
+
+def _defaults(kind: str, given: dict[str, Any], protocol: str, objective: str = "grpo") -> dict[str, Any]:
     """Our defaults for the fields the user left unset."""
     defaults: dict[str, Any] = {"logging_steps": 1, "report_to": "none"}
     generations = int(given.get("num_generations", NUM_GENERATIONS))
-    if kind == "act":
+    if kind == "act" and objective == "exact":
+        # Nothing is generated: num_generations only has to divide the batch, of whole pairs.
+        defaults |= {
+            "learning_rate": EXACT_LEARNING_RATE,
+            "beta": EXACT_BETA,
+            "max_completion_length": 1,
+            "num_generations": 2,
+        }
+        if not given.keys() & BATCH_FIELDS:
+            defaults["per_device_train_batch_size"] = 2 * PAIRS_PER_STEP
+    elif kind == "act":
         defaults |= {
             "num_generations": NUM_GENERATIONS,
             "max_completion_length": completion_length(protocol),
@@ -137,6 +162,7 @@ def parse_train_args(
     overrides: list[str] | None = None,
     output_dir: str | Path | None = None,
     protocol: str = "direct",
+    objective: str = "grpo",
 ) -> GRPOConfig | SFTConfig:
     """TRL's config for `kind` from a YAML file and override strings, with our defaults underneath.
 
@@ -145,8 +171,8 @@ def parse_train_args(
     cls = config_class(kind)
     overrides = list(overrides or [])
     given = _yaml_fields(config) | _cli_fields(cls, overrides)
-    parser = _Parser(cls)
-    parser.set_defaults_with_config(**_defaults(kind, given, protocol))
+    parser = OneLineParser(cls)
+    parser.set_defaults_with_config(**_defaults(kind, given, protocol, objective))
     args = ["--config", str(config)] if config is not None else []
     args += overrides + (["--output_dir", str(output_dir)] if output_dir is not None else [])
     (parsed,) = parser.parse_args_and_config(args)
@@ -177,11 +203,24 @@ def train(
     config: str | None = None,
     overrides: list[str] | None = None,
     protocol: str = "auto",
+    objective: str = "auto",
+    curve_every: int = 0,
+    curve_max_pairs: int | None = None,
 ) -> Path:
-    """Train `model` on the train split of the published dataset `data`; returns the saved folder."""
+    """Train `model` on the train split of the published dataset `data`; returns the saved folder.
+
+    For the critic (`act`, direct protocol), `curve_every` > 0 scores the live model on the validation
+    and test pairs (at most `curve_max_pairs` each) every that many steps (`trainers.curve`) and keeps
+    the weights of the best step on validation.
+    """
     folder = model_folder(model)
     chosen, measured = pick_protocol(data, model, protocol) if kind == "act" else ("direct", [])
-    args = parse_train_args(kind, config, overrides, output_dir, chosen)
+    objective = resolve_objective(objective, chosen) if kind == "act" else "grpo"
+    model_args, overrides = model_config(list(overrides or []))
+    args = parse_train_args(kind, config, overrides, output_dir, chosen, objective)
+    if model_args.dtype is not None:
+        args.model_init_kwargs = {**(args.model_init_kwargs or {}), "dtype": model_args.dtype}
+    lora = get_peft_config(model_args)  # None unless --use_peft
     # Left padding and truncation, as TRL sets when it loads the tokenizer itself.
     tokenizer = AutoTokenizer.from_pretrained(
         folder, local_files_only=True, padding_side="left", truncation_side="left"
@@ -192,6 +231,24 @@ def train(
             args=args,
             train_dataset=sft_dataset(data, TRAIN_SPLIT, tokenizer),
             processing_class=tokenizer,
+            peft_config=lora,
+        )
+    elif objective == "exact":
+        init = {"dtype": "auto"} | (args.model_init_kwargs or {})  # as TRL loads a model by path
+        critic = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **init)
+        reference = None  # none without a KL term; with LoRA, the base is the model with its adapter off
+        if lora is not None:
+            critic = get_peft_model(critic, lora)
+        elif args.beta:
+            reference = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **init)
+        trainer = ExactCriticTrainer(
+            model=critic,
+            args=args,
+            train_dataset=tokenized_critic_dataset(
+                critic_dataset(data, TRAIN_SPLIT, tokenizer, chosen, args.seed), tokenizer
+            ),
+            processing_class=tokenizer,
+            ref_model=reference,
         )
     elif kind == "act":
         rewards, _ = critic_rewards(chosen)
@@ -204,6 +261,7 @@ def train(
             rollout_func=reason_rollout(reasoning_budget(args.max_completion_length))
             if chosen == "reason"
             else None,
+            peft_config=lora,
         )
     else:
         trainer = GRPOTrainer(
@@ -212,14 +270,54 @@ def train(
             args=args,
             train_dataset=agent_dataset(data, TRAIN_SPLIT, tokenizer),
             processing_class=tokenizer,
+            peft_config=lora,
         )
+    curve = None
+    if kind == "act" and curve_every:
+        rows = {split: critic_rows(data, split, curve_max_pairs) for split in held_out_splits(data)}
+        curve = CriticCurve(Policy(model, trainer.model, tokenizer), rows, curve_every)
+        trainer.add_callback(curve)
+    started = time.perf_counter()
     trainer.train()
-    trainer.save_model(args.output_dir)
+    seconds = time.perf_counter() - started - (curve.seconds if curve else 0.0)
+    _save(trainer, Path(args.output_dir))
     trainer.save_state()  # trainer_state.json: the logged curves `actforge report` draws
     tokenizer.save_pretrained(args.output_dir)
-    run = {"kind": kind, "base": model, "data": data, "protocol": chosen, "protocol_measurements": measured}
+    run = {
+        "kind": kind,
+        "base": model,
+        "data": data,
+        "protocol": chosen,
+        "protocol_measurements": measured,
+        "objective": objective,
+        "lora": None if lora is None else {"r": lora.r, "alpha": lora.lora_alpha, "adapter": ADAPTER_DIR},
+        "train_seconds": seconds,
+        **(
+            {"curve": curve.points, "kept_step": curve.kept_step, "curve_seconds": curve.seconds}
+            if curve
+            else {}
+        ),
+    }
     (Path(args.output_dir) / RUN_FILE).write_text(json.dumps(run, indent=2, sort_keys=True) + "\n", "utf-8")
     return Path(args.output_dir)
+
+
+def _save(trainer: Any, output_dir: Path) -> None:
+    """The trained model in `output_dir`. A LoRA run saves its adapter in `output_dir/adapter` and the
+    base with the adapter merged in `output_dir`, so `--model`, `--policy` and a recipe's next stage
+    take the folder as they take any model."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if isinstance(model, PeftModel):
+        model.save_pretrained(output_dir / ADAPTER_DIR)
+        model.merge_and_unload().save_pretrained(output_dir)
+    else:
+        trainer.save_model(str(output_dir))
+
+
+def held_out_splits(data: str) -> list[str]:
+    """The dataset's held-out splits: validation (which picks the step kept) and test."""
+    splits = datasets.get_dataset_split_names(data, "act")
+    return [split for split in ("validation", "test") if split in splits]
 
 
 def run_protocol(model: str) -> str | None:
