@@ -34,6 +34,11 @@ CURVES: dict[str, tuple[str, ...]] = {
     "answers per slot": ("rewards/answers_slot_1/mean", "rewards/answers_slot_2/mean"),
     "KL": ("kl",),
     "loss": ("loss",),
+    # Held-out critic scores while training (`actforge train act --curve-every N`).
+    "held-out consistent accuracy": (
+        "curve/validation/consistent_accuracy",
+        "curve/test/consistent_accuracy",
+    ),
 }
 # Evaluation metrics shown per run: (label, path in an evaluation result).
 METRICS: tuple[tuple[str, tuple[str, ...]], ...] = (

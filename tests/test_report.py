@@ -97,15 +97,18 @@ def test_report_of_a_dataset_is_real_pngs_and_one_page(dataset: Path, tmp_path: 
 def test_report_of_a_training_run(dataset: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
     from trainers.train import train
 
-    fast = "--max_steps 2 --num_generations 2 --max_completion_length 16 --save_strategy no --logging_steps 1"
-    run = train("act", str(dataset), str(tiny_model_dir), str(tmp_path / "act"), None, fast.split())
+    fast = "--max_steps 2 --save_strategy no --logging_steps 1 --beta 0.1"  # the exact objective
+    run = train(
+        "act", str(dataset), str(tiny_model_dir), str(tmp_path / "act"), None, fast.split(), curve_every=1
+    )
     (run / "eval_test.json").write_text(
         json.dumps({"model": "act", "critic": {"pairs": 4, "consistent_accuracy": 0.25, "accuracy": 0.5}}),
         encoding="utf-8",
     )
     assert main(["report", str(dataset), "--run", str(run), "--out-dir", str(tmp_path / "r")]) == 0
     names = {p.name for p in (tmp_path / "r").iterdir()}
-    assert {"run_act_reward.png", "run_act_answers_per_slot.png", "run_act_kl.png"} <= names
+    curves = ("reward", "answers_per_slot", "kl", "loss", "held_out_consistent_accuracy")
+    assert {f"run_act_{curve}.png" for curve in curves} <= names
     page = _Page()
     page.feed((tmp_path / "r" / "report.html").read_text(encoding="utf-8"))
     assert "act: evaluation" in page.headings

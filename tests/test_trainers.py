@@ -299,10 +299,14 @@ def test_grpo_act_reason_protocol_run(tiny_model_dir: Path, published: str, tmp_
     """The two-phase protocol through TRL's rollout_func: reasoning, harness tag (masked), digit."""
     overrides = [*FAST, "--max_completion_length", "32"]
     act = train(
-        "act", published, str(tiny_model_dir), str(tmp_path / "r"), None, overrides, protocol="reason"
-    )
+        "act", published, str(tiny_model_dir), str(tmp_path / "r"), None, overrides, protocol="reason",
+        curve_every=2,
+    )  # fmt: skip
     assert_loads(act)
     assert run_protocol(str(act)) == "reason"
+    run = json.loads((act / "actforge.json").read_text())
+    # Scored with the live model's own reasoning; no validation split, so the last step is kept.
+    assert [p["step"] for p in run["curve"]] == [0, 2] and run["kept_step"] is None
     assert json.loads((act / "actforge.json").read_text())["objective"] == "grpo"  # auto, for reason
 
 

@@ -35,14 +35,21 @@ def _rank(scores: dict[str, Any]) -> tuple[float, float]:
 class CriticCurve(TrainerCallback):
     """Scores the critic on `rows` (split -> "act" rows) at step 0, every `every` steps and at the end."""
 
-    def __init__(self, policy: Policy, rows: dict[str, Sequence[dict[str, Any]]], every: int) -> None:
+    def __init__(
+        self, policy: Policy, rows: dict[str, Sequence[dict[str, Any]]], every: int, protocol: str = "direct"
+    ) -> None:
         self.policy = policy
-        self.prompts = {split: critic_prompts(policy, r, "direct") for split, r in rows.items() if r}
-        self.rows = rows
+        self.protocol = protocol
+        self.rows = {split: r for split, r in rows.items() if r}
+        # Direct prompts are fixed; reason prompts hold the live model's own reasoning, made at each score.
+        self.prompts = self._prompts() if protocol == "direct" else {}
         self.every = every
         self.points: list[dict[str, Any]] = []
         self.best: tuple[tuple[float, float], int, dict[str, torch.Tensor]] | None = None
         self.seconds = 0.0  # spent scoring, so a run's training time can leave it out
+
+    def _prompts(self) -> dict[str, list[list[int]]]:
+        return {split: critic_prompts(self.policy, rows, self.protocol) for split, rows in self.rows.items()}
 
     def _score(self, state: TrainerState) -> None:
         if self.points and self.points[-1]["step"] == state.global_step:
@@ -53,7 +60,7 @@ class CriticCurve(TrainerCallback):
         model.eval()
         scores = {
             split: score_pairs(self.rows[split], answer_probabilities(self.policy, prompts, progress=False))
-            for split, prompts in self.prompts.items()
+            for split, prompts in (self.prompts or self._prompts()).items()
         }
         model.train(training)
         self.points.append({"step": state.global_step, **scores})

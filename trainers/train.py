@@ -11,7 +11,12 @@ can be set in a YAML file and overridden by command-line style strings, parsed b
 - all kinds: logging_steps 1, report_to none; without CUDA (or with use_cpu set): use_cpu, bf16
   off, activation checkpointing off. On a GPU TRL's defaults stay, and generation can move to vLLM
   with TRL's fields (`--use_vllm true --vllm_mode colocate`; TRL 1.16 supports vLLM 0.22-0.31).
-- act: num_generations 4; PAIRS_PER_STEP pairs per optimiser step, each in both orders
+- act with the exact objective (`trainers.exact`; the default for the direct protocol): no
+  generations; PAIRS_PER_STEP pairs per step in both orders (8 prompts); learning_rate
+  EXACT_LEARNING_RATE; beta EXACT_BETA (measured on CPU, docs/RESULTS.md: 1.00 consistent accuracy on
+  easy held-out pairs in 10 steps, 0.018 -> 0.441 on real SmolLM2 pairs in 40).
+- act with `objective="grpo"` (TRL's GRPOTrainer; always for reason): num_generations 4;
+  PAIRS_PER_STEP pairs per optimiser step, each in both orders
   (per_device_train_batch_size = 2 x pairs x generations, dataset read unshuffled in whole pairs);
   learning_rate CRITIC_LEARNING_RATE; the `slot_balance` reward (weight in `trainers.rewards`);
   max_completion_length from the protocol; beta CRITIC_BETA, a KL anchor to the base model.
@@ -209,9 +214,9 @@ def train(
 ) -> Path:
     """Train `model` on the train split of the published dataset `data`; returns the saved folder.
 
-    For the critic (`act`, direct protocol), `curve_every` > 0 scores the live model on the validation
-    and test pairs (at most `curve_max_pairs` each) every that many steps (`trainers.curve`) and keeps
-    the weights of the best step on validation.
+    For the critic (`act`), `curve_every` > 0 scores the live model on the validation and test pairs
+    (at most `curve_max_pairs` each) every that many steps (`trainers.curve`) and keeps the weights
+    of the best step on validation.
     """
     folder = model_folder(model)
     chosen, measured = pick_protocol(data, model, protocol) if kind == "act" else ("direct", [])
@@ -275,7 +280,7 @@ def train(
     curve = None
     if kind == "act" and curve_every:
         rows = {split: critic_rows(data, split, curve_max_pairs) for split in held_out_splits(data)}
-        curve = CriticCurve(Policy(model, trainer.model, tokenizer), rows, curve_every)
+        curve = CriticCurve(Policy(model, trainer.model, tokenizer), rows, curve_every, chosen)
         trainer.add_callback(curve)
     started = time.perf_counter()
     trainer.train()
