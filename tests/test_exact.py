@@ -82,8 +82,3 @@ def test_a_step_on_the_loss_raises_p_expert_in_either_slot(tiny_model_dir: Path)
         loss.backward()
         optimizer.step()
         assert torch.softmax(model(prompt).logits[0, -1], -1)[expert].item() > before
-
-
-def test_unknown_scale_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown exact-objective scale"):
-        exact_critic_loss(torch.zeros(1, 4), torch.tensor([0]), scale="sqrt")

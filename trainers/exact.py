@@ -31,7 +31,6 @@ from trl import GRPOConfig
 
 from trainers.evaluate import answer_token_ids
 
-SCALES = ("std", "none")  # divide by GRPO's group std (its expectation), or the plain expected reward
 STD_EPSILON = 1e-4  # TRL adds the same to the group std
 
 
@@ -40,22 +39,15 @@ def exact_critic_loss(
     expert_ids: torch.Tensor,
     ref_logprobs: torch.Tensor | None = None,
     beta: float = 0.0,
-    scale: str = "std",
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """GRPO's expected critic loss from the answer-position logits (batch x vocab).
 
     Returns the mean loss over the batch and detached per-prompt figures: p (expert's digit) and,
     with a reference, KL(ref || pi).
     """
-    if scale not in SCALES:
-        raise ValueError(f"unknown exact-objective scale {scale!r}; expected one of {list(SCALES)}")
     logprobs = torch.log_softmax(logits.float(), dim=-1)
     p = logprobs.gather(1, expert_ids[:, None]).squeeze(1).exp()
-    if scale == "std":
-        sigma = torch.sqrt(p * (1 - p)).detach() + STD_EPSILON
-        loss = -p / sigma
-    else:
-        loss = -p
+    loss = -p / (torch.sqrt(p * (1 - p)).detach() + STD_EPSILON)
     figures = {"p_expert": p.detach()}
     if ref_logprobs is not None:
         kl = (ref_logprobs.exp() * (ref_logprobs - logprobs)).sum(-1)
@@ -93,7 +85,6 @@ class ExactCriticTrainer(Trainer):
         train_dataset: datasets.Dataset,
         processing_class: PreTrainedTokenizerBase,
         ref_model: PreTrainedModel | None = None,
-        scale: str = "std",
     ) -> None:
         args.train_sampling_strategy = "sequential"  # both orders of a pair in one step
         args.remove_unused_columns = False
@@ -105,7 +96,6 @@ class ExactCriticTrainer(Trainer):
             data_collator=self._collate,
         )
         self.ref_model = ref_model.eval().requires_grad_(False) if ref_model is not None else None
-        self.scale = scale
         self._digits = answer_token_ids(processing_class)
         self._figures: dict[str, list[float]] = defaultdict(list)
 
@@ -135,7 +125,7 @@ class ExactCriticTrainer(Trainer):
             reference, context = self._reference(model)
             with torch.no_grad(), context:
                 ref_logprobs = torch.log_softmax(reference(**inputs).logits[:, -1, :].float(), dim=-1)
-        loss, figures = exact_critic_loss(logits, expert_ids, ref_logprobs, self.args.beta, self.scale)
+        loss, figures = exact_critic_loss(logits, expert_ids, ref_logprobs, self.args.beta)
         one, two = self._digits
         slot_1 = (logits[:, one] > logits[:, two]).detach().float()
         self._figures["p_expert"].extend(figures["p_expert"].tolist())
