@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,44 +42,48 @@ def assistant(text: str) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": text}]
 
 
-@pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A published OUT folder: 2 train trajectories (3 states, 2 alternatives each) and 1 test one."""
+def _publish(
+    tmp_path_factory: pytest.TempPathFactory,
+    shapes: tuple[tuple[str, str, int], ...],
+    instruction: str,
+    alternatives: Callable[[State], list[str]],
+) -> str:
+    """A published OUT folder of trajectories given as (name, split, steps)."""
     trajectories = [
         make_trajectory(
             name,
             split,
             tuple(Step(f"{name} obs {i}", f"go to room {i}", None) for i in range(length)),
-            f"do task {name}",
+            instruction.format(name=name),
             "test",
         )
-        for name, split, length in (("a", "train", 2), ("b", "train", 1), ("c", "test", 1))
+        for name, split, length in shapes
     ]
-
-    def alternatives(state: State) -> list[str]:
-        return [f"look at thing {state.step_index}", f"open door {state.step_index}"]
-
     out = tmp_path_factory.mktemp("published") / "ds"
     publish_pairs(out, trajectories, {"sources": ["test"], "seed": 0}, alternatives)
     return str(out)
 
 
 @pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A published OUT folder: 2 train trajectories (3 states, 2 alternatives each) and 1 test one."""
+    return _publish(
+        tmp_path_factory,
+        (("a", "train", 2), ("b", "train", 1), ("c", "test", 1)),
+        "do task {name}",
+        lambda state: [f"look at thing {state.step_index}", f"open door {state.step_index}"],
+    )
+
+
+@pytest.fixture(scope="module")
 def published_with_validation(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Two train, one validation and one test trajectory of two steps, one alternative per state."""
-    trajectories = [
-        make_trajectory(
-            name,
-            split,
-            tuple(Step(f"{name} obs {i}", f"go to room {i}", None) for i in range(2)),
-            f"do {name}",
-            "test",
-        )
-        for name, split in (("a", "train"), ("b", "train"), ("v", "validation"), ("t", "test"))
-    ]
-    out = tmp_path_factory.mktemp("published") / "ds"
-    publish_pairs(out, trajectories, {"sources": ["test"], "seed": 0}, lambda s: [f"look at {s.step_index}"])
-    return str(out)
+    return _publish(
+        tmp_path_factory,
+        (("a", "train", 2), ("b", "train", 2), ("v", "validation", 2), ("t", "test", 2)),
+        "do {name}",
+        lambda state: [f"look at {state.step_index}"],
+    )
 
 
 @pytest.mark.parametrize(
