@@ -12,7 +12,7 @@ the engine's valid actions as `admissible`. One JVM per source.
 
 Determinism: the engine builds each world from `Random(seed)`, but its gold agents walk with an
 unseeded `new Random()` (all games but cookingworld), so a seed's gold path changed from one reset to
-the next (twc train seed 0: 6 different paths, 14-28 steps, in 10 resets). `seeded_gold_path` runs
+the next (twc train seed 0 among them). `seeded_gold_path` runs
 the engine's own gold agent with `Random(seed)` instead, the same retry loop included, so a (game,
 parameters, fold, seed) always gives the same path.
 """
