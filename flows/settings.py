@@ -8,8 +8,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import uvicorn
 
 API_STARTUP_SECONDS = 90
+API_STOP_SECONDS = 30
 
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
@@ -44,8 +49,10 @@ def prefect_api(verbose: bool = False) -> Iterator[None]:
     when `PREFECT_API_URL` is set, else to one served from a thread of this process.
 
     Prefect's own temporary server is a separate process that survives a killed CLI (SIGKILL runs
-    no cleanup); a thread dies with the process, and starts in a few seconds. The thread keeps
-    serving until the process exits, so Prefect's log and event workers can flush at exit.
+    no cleanup); a thread dies with the process, and starts in a few seconds. On the way out the
+    client's log and event workers are drained into it, then it is stopped and joined: left
+    serving into interpreter shutdown, its embedded Redis (burner-redis, whose Rust threads call
+    back into Python) aborted the process now and then (`Fatal Python error: PyGILState_Release`).
     """
     configure_prefect(verbose)
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -53,12 +60,21 @@ def prefect_api(verbose: bool = False) -> Iterator[None]:
     if PREFECT_API_URL.value():
         yield
         return
-    with temporary_settings(updates={PREFECT_API_URL: _serve_in_thread()}):
-        yield
+    server, thread, url = _serve_in_thread()
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            try:
+                yield
+            finally:
+                _drain_prefect_clients()
+    finally:
+        server.should_exit = True
+        thread.join(API_STOP_SECONDS)
 
 
-def _serve_in_thread() -> str:
-    """Start Prefect's API app (no UI, no background services) on a free loopback port."""
+def _serve_in_thread() -> tuple[uvicorn.Server, threading.Thread, str]:
+    """Start Prefect's API app (no UI) on a free loopback port; return the server, its thread and
+    its URL."""
     import uvicorn
     from prefect.server.api.server import create_app
 
@@ -74,4 +90,14 @@ def _serve_in_thread() -> str:
             raise RuntimeError(f"Prefect's API did not start within {API_STARTUP_SECONDS} s")
         time.sleep(0.05)
     host, port = sock.getsockname()[:2]
-    return f"http://{host}:{port}/api"
+    return server, thread, f"http://{host}:{port}/api"
+
+
+def _drain_prefect_clients() -> None:
+    """Send what Prefect's client still queues (run logs, events) while the API is up, as
+    Prefect's own test harness does before it stops its server."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=API_STOP_SECONDS)
+    EventsWorker.drain_all(timeout=API_STOP_SECONDS)

@@ -214,14 +214,15 @@ def test_a_build_killed_while_sampling_or_publishing_leaves_nothing_behind(
                 timeout=300,
             ).returncode
         assert not survivors(marker), log.read_text()
+        assert kill is not None or code == 0, log.read_text()  # a finished build shows why it failed
         return code
 
-    assert build(both, "reference") == 0
-    assert build(first, "ds") == 0
+    build(both, "reference")
+    build(first, "ds")
     assert build(both, "ds", ("pipelines.steps", "store_batch", 2)) == -signal.SIGKILL  # sampling
     assert build(both, "ds", ("pipelines.publish", "commit", 1)) == -signal.SIGKILL  # publishing
     assert read_manifest(tmp_path / "ds")["version"] == 1
-    assert build(both, "ds") == 0
+    build(both, "ds")
     finished = read_manifest(tmp_path / "ds")
     assert (finished["version"], finished["parent_version"]) == (2, 1)
     assert shard_hashes(tmp_path / "ds") == shard_hashes(tmp_path / "reference")
