@@ -137,6 +137,11 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--eval-max-pairs", type=positive_int, help="recipe: evaluate on at most N pairs and states"
     )
+    parser.add_argument(
+        "--stage3-max-steps",
+        type=positive_int,
+        help="recipe: max_steps of each stage-3 run (default: the --max_steps every stage takes)",
+    )
 
 
 def _table(stats: dict[str, Any]) -> str:
@@ -230,6 +235,7 @@ def _recipe_args(args: argparse.Namespace, overrides: list[str]) -> dict[str, An
         "play_spec": args.play,
         "play_steps": args.play_steps,
         "eval_max_pairs": args.eval_max_pairs,
+        "stage3_max_steps": args.stage3_max_steps,
     }
 
 

@@ -169,7 +169,7 @@ def test_build_then_recipe_covers_all_rows_and_plays(
     argv = ["build", "--source", str(MIXED), "--out", str(out), "--policy", str(tiny_model_dir), "--k", "2"]
     argv += ["--train", "--output-dir", str(runs), "--eval-max-pairs", "4", "--protocol", "direct"]
     argv += ["--play", "scienceworld:find-non-living-thing@test:1", "--play-steps", "2"]
-    argv += ["--max_steps", "2", "--num_generations", "2", "--save_strategy", "no"]
+    argv += ["--max_steps", "2", "--num_generations", "2", "--save_strategy", "no", "--stage3-max-steps", "1"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     summary = json.loads((runs / "recipe.json").read_text())
@@ -188,6 +188,8 @@ def test_build_then_recipe_covers_all_rows_and_plays(
     ):
         assert summary["models"][name] == str(runs / folder)
         assert (runs / folder / "config.json").is_file()
+        steps = json.loads((runs / folder / "trainer_state.json").read_text())["global_step"]
+        assert steps == (2 if name == "ACT" else 1)  # stage 3 takes --stage3-max-steps
     for stage, start in (("il", "il-act"), ("rl", "rl-act")):
         assert json.loads((runs / stage / "actforge.json").read_text())["base"] == str(tiny_model_dir)
         assert json.loads((runs / start / "actforge.json").read_text())["base"] == str(runs / "act")

@@ -63,8 +63,12 @@ def recipe(
     play_steps: int = DEFAULT_MAX_STEPS,
     eval_split: str = "test",
     eval_max_pairs: int | None = None,
+    stage3_max_steps: int | None = None,
 ) -> dict[str, Any]:
-    """Run stage 2 then stage 3 and the baselines; write DIR/recipe.json; return it."""
+    """Run stage 2 then stage 3 and the baselines; write DIR/recipe.json; return it.
+
+    `stage3_max_steps` gives the agent runs their own step budget (the same for IL and RL, from
+    the base and from ACT); without it every stage takes the overrides' `max_steps`."""
     overrides = list(overrides or [])
     check_overrides(stage3, overrides)  # fail on an unknown field before any training
     root = Path(output_dir)
@@ -73,6 +77,8 @@ def recipe(
     def stage(kind: str, start: str, name: str) -> str:
         curve = (curve_every, curve_max_pairs) if kind == "act" else (0, None)
         kind_overrides = overrides_for(kind, overrides)
+        if kind != "act" and stage3_max_steps:
+            kind_overrides += ["--max_steps", str(stage3_max_steps)]  # the last one given wins
         return str(
             train(kind, data, start, str(root / name), config, kind_overrides, chosen, objective, *curve)
         )
@@ -96,6 +102,7 @@ def recipe(
         "objective": resolve_objective(objective, chosen),
         "protocol_measurements": measured,
         "overrides": overrides,
+        "stage3_max_steps": stage3_max_steps,
         "models": models,
         "results": rows,
         "table": format_table(list(rows.values()), list(rows)),
