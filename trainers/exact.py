@@ -136,7 +136,11 @@ class ExactCriticTrainer(Trainer):
         return loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """Training logs with the means of the figures since the last log (the curves the report draws)."""
+        """Training logs with the means of the figures since the last log (the curves the report draws).
+
+        The logged `loss` is the surrogate -p/sigma(p), which falls without bound as p nears 1 (it
+        was about -3,000 late in the learnability run): `reward`, the mean p, is the figure to read.
+        """
         if "loss" in logs:
             logs = logs | {key: sum(v) / len(v) for key, v in self._figures.items() if v}
             logs["reward"] = logs.get("p_expert", 0.0)

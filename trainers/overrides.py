@@ -15,7 +15,7 @@ MODEL_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelConfig)) - {
 }
 
 
-class OneLineParser(TrlParser):
+class TrlConfigParser(TrlParser):
     """TRL's parser, whose errors are a ValueError (one line in the CLI) instead of a usage dump."""
 
     def error(self, message: str) -> NoReturn:
@@ -44,5 +44,5 @@ def model_config(overrides: list[str]) -> tuple[ModelConfig, list[str]]:
     groups = split_overrides(overrides)
     mine = [t for g in groups if field_of(g[0]) in MODEL_FIELDS for t in g]
     rest = [t for g in groups if field_of(g[0]) not in MODEL_FIELDS for t in g]
-    (parsed,) = OneLineParser(ModelConfig).parse_args_and_config(mine)
+    (parsed,) = TrlConfigParser(ModelConfig).parse_args_and_config(mine)
     return parsed, rest

@@ -57,7 +57,7 @@ from trainers.curve import CriticCurve
 from trainers.data import agent_dataset, critic_dataset, sft_dataset
 from trainers.evaluate import ACTION_TOKENS, critic_rows
 from trainers.exact import ExactCriticTrainer, tokenized_critic_dataset
-from trainers.overrides import OneLineParser, model_config
+from trainers.overrides import TrlConfigParser, model_config
 from trainers.protocol import REASON_TOKENS, choose_protocol, measure_protocol, reason_rollout
 from trainers.rewards import action_reward, critic_rewards
 
@@ -96,7 +96,7 @@ def _yaml_fields(config: str | Path | None) -> dict[str, Any]:
 
 def _cli_fields(cls: type, overrides: list[str]) -> dict[str, Any]:
     """Fields the override strings set: TRL's own parser with every default suppressed."""
-    probe = OneLineParser(cls)
+    probe = TrlConfigParser(cls)
     for action in probe._actions:
         action.default = argparse.SUPPRESS
         action.required = False
@@ -176,7 +176,7 @@ def parse_train_args(
     cls = config_class(kind)
     overrides = list(overrides or [])
     given = _yaml_fields(config) | _cli_fields(cls, overrides)
-    parser = OneLineParser(cls)
+    parser = TrlConfigParser(cls)
     parser.set_defaults_with_config(**_defaults(kind, given, protocol, objective))
     args = ["--config", str(config)] if config is not None else []
     args += overrides + (["--output_dir", str(output_dir)] if output_dir is not None else [])
