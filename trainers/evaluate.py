@@ -270,7 +270,8 @@ METRICS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def _get(result: dict[str, Any], path: tuple[str, ...]) -> Any:
+def metric_value(result: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at a METRICS path of an evaluation result, or None where it was not measured."""
     for key in path:
         if not isinstance(result, dict) or key not in result:
             return None
@@ -305,8 +306,8 @@ def format_table(results: Sequence[dict[str, Any]], names: Sequence[str] | None 
     """One row per evaluated model (named by `names` or the model), every metric."""
     header = ["model", "pairs", "states", *(label for label, _ in METRICS)]
     rows = [
-        [name, _count(_get(r, ("critic", "pairs"))), _count(_get(r, ("action", "n")))]
-        + [_number(_get(r, path)) for _, path in METRICS]
+        [name, _count(metric_value(r, ("critic", "pairs"))), _count(metric_value(r, ("action", "n")))]
+        + [_number(metric_value(r, path)) for _, path in METRICS]
         for name, r in zip(names or [r["model"] for r in results], results, strict=True)
     ]
     return _table(header, rows)
@@ -316,7 +317,7 @@ def compare_table(before: dict[str, Any], after: dict[str, Any]) -> str:
     """Before/after/delta for each metric, e.g. the base model against its ACT-trained version."""
     rows = []
     for label, path in METRICS:
-        old, new = _get(before, path), _get(after, path)
+        old, new = metric_value(before, path), metric_value(after, path)
         delta = None if old is None or new is None else new - old
         rows.append([label, _number(old), _number(new), _number(delta, signed=True)])
     header = ["metric", f"before ({before['model']})", f"after ({after['model']})", "delta"]
