@@ -96,9 +96,21 @@ def commit(staging: Path, root: Path, shard_paths: list[str], report_paths: list
     (staging / MANIFEST).replace(inside(root, root / MANIFEST))
 
 
+def shard_paths(out: Path | str, config: str, split: str) -> list[Path]:
+    """The shards of one config's split that OUT's manifest lists (none: the split is empty)."""
+    root = Path(out)
+    shards = read_manifest(root)["shards"]
+    return [inside(root, root / s["path"]) for s in shards if s["config"] == config and s["split"] == split]
+
+
+def splits_of(out: Path | str, config: str) -> set[str]:
+    """The splits of one config that have rows in OUT."""
+    return {s["split"] for s in read_manifest(out)["shards"] if s["config"] == config and s["rows"]}
+
+
 def inside(root: Path, path: Path) -> Path:
     """`path` resolved, refusing anything that escapes `root` (e.g. through a symlink)."""
     resolved = path.resolve()
     if not resolved.is_relative_to(root.resolve()):
-        raise ValueError(f"refusing to write {resolved}: outside {root}")
+        raise ValueError(f"refusing {resolved}: outside {root}")
     return resolved

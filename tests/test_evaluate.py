@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.layout import read_manifest
 from pipelines.policy import load_policy
 from schemas import State, Step
 from schemas.ids import state_id
@@ -218,3 +219,20 @@ def test_compare_table() -> None:
     assert rows["critic acc"] == ["0.500", "0.875", "+0.375"]
     assert rows["slot-2 acc"] == ["0.250", "-", "-"]
     assert rows["play score"] == ["-", "25.000", "-"]
+
+
+def test_a_folder_republished_in_place_is_read_at_its_new_version(tmp_path: Path, hf_offline: None) -> None:
+    """`datasets` caches a local folder under its card's features and its file names, not their
+    content, so `load_dataset` served the first version's rows after a rebuild in place with the same
+    shard names; training and evaluation read the shards the manifest lists."""
+    from trainers.train import held_out_splits
+
+    out = tmp_path / "ds"
+    publish_pairs(out, {"t0": ("test", 3), "t1": ("validation", 2)})
+    assert len(critic_rows(str(out), "test")) == 2 * 3 and len(expert_states(str(out), "test")) == 3
+    publish_pairs(out, {"t0": ("test", 3), "t1": ("validation", 2), "t2": ("test", 4)})
+    assert read_manifest(out)["version"] == 2
+    assert len(critic_rows(str(out), "test")) == 2 * 7 and len(expert_states(str(out), "test")) == 7
+    assert held_out_splits(str(out)) == ["validation", "test"]
+    with pytest.raises(ValueError, match="no 'act' rows in split 'train'"):
+        critic_rows(str(out), "train")

@@ -9,12 +9,15 @@ the model trains on exactly the text it is evaluated and sampled with.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import datasets
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.critic import critic_prompt_text
+from pipelines.layout import ACT, STATES, shard_paths, splits_of
 from pipelines.prompts import AGENT_PROMPT_TOKENS, agent_prompt_text
 from schemas import states_from_table
 
@@ -25,9 +28,32 @@ AGENT_COLUMNS = ["prompt", "expert_action", "environment"]
 CRITIC_COLUMNS = ["prompt", "expert_slot", "pair_id"]
 
 
+def published_split(data: str, config: str, split: str) -> datasets.Dataset:
+    """One config's split of a published dataset: a local folder or a Hub repo id.
+
+    A local folder is read in memory from the shards its manifest lists. `datasets` caches a local
+    folder under a key made of its card and file names, not their content, so after a rebuild in
+    place `load_dataset` went on serving the previous version's rows (measured: 232 stale test rows
+    of 350). A Hub repo goes through `load_dataset`, whose cache is keyed by commit.
+    """
+    if not Path(data).is_dir():
+        return datasets.load_dataset(data, config, split=split)
+    paths = shard_paths(data, config, split)
+    if not paths:
+        raise ValueError(f"{data}: no {config!r} rows in split {split!r}")
+    return datasets.Dataset(pa.concat_tables([pq.read_table(path) for path in paths]))
+
+
+def published_splits(data: str, config: str) -> set[str]:
+    """The splits of a config with rows, from the manifest of a local folder or from the Hub."""
+    if Path(data).is_dir():
+        return splits_of(data, config)
+    return set(datasets.get_dataset_split_names(data, config))
+
+
 def states_dataset(data: str, split: str) -> datasets.Dataset:
     """The published "states" config: one row per expert state."""
-    return datasets.load_dataset(data, "states", split=split)
+    return published_split(data, STATES, split)
 
 
 def agent_dataset(
@@ -66,7 +92,7 @@ def critic_dataset(
     Training reads it unshuffled in batches of whole pairs, so both orders of a pair always land in
     the same optimiser step and a drift towards one slot is penalised in the same update.
     """
-    act = datasets.load_dataset(data, "act", split=split)
+    act = published_split(data, ACT, split)
     rows_of: dict[str, list[int]] = {}
     for index, pair in enumerate(act["pair_id"]):
         rows_of.setdefault(pair, []).append(index)

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import datasets
 import pyarrow as pa
 import torch
 from tqdm.auto import tqdm
@@ -29,9 +28,11 @@ from transformers import GenerationConfig
 
 from pipelines.actions import normalise, parse_action
 from pipelines.critic import ANSWER_OPEN, SLOTS, critic_prompt_text, parse_tagged
+from pipelines.layout import ACT
 from pipelines.policy import Policy, load_policy
 from pipelines.prompts import ACTION_PREFIX, AGENT_PROMPT_TOKENS, agent_prompt, render_chat
 from schemas import STATE_SCHEMA, State, states_from_table
+from trainers.data import published_split, states_dataset
 from trainers.protocol import REASON_TOKENS, id_list
 
 ACTION_TOKENS = 24  # an action is one short line: the sampler's limit too
@@ -96,9 +97,7 @@ def _share(count: float, total: int) -> float | None:
 
 def critic_rows(data: str, split: str, max_pairs: int | None = None) -> list[dict[str, Any]]:
     """Rows of the "act" config for `split` (both orders of each pair), the first `max_pairs` pairs by id."""
-    rows = sorted(
-        datasets.load_dataset(data, "act", split=split), key=lambda r: (r["pair_id"], r["expert_slot"])
-    )
+    rows = sorted(published_split(data, ACT, split), key=lambda r: (r["pair_id"], r["expert_slot"]))
     keep = sorted({row["pair_id"] for row in rows})[:max_pairs]
     chosen = set(keep)
     return [row for row in rows if row["pair_id"] in chosen]
@@ -106,7 +105,7 @@ def critic_rows(data: str, split: str, max_pairs: int | None = None) -> list[dic
 
 def expert_states(data: str, split: str, max_states: int | None = None) -> list[State]:
     """The expert states of `split` (the "states" config), by state_id, the first `max_states`."""
-    rows = sorted(datasets.load_dataset(data, "states", split=split), key=lambda row: row["state_id"])
+    rows = sorted(states_dataset(data, split), key=lambda row: row["state_id"])
     return states_from_table(pa.Table.from_pylist(rows[:max_states], schema=STATE_SCHEMA))
 
 

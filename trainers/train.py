@@ -44,7 +44,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import datasets
 import torch
 import yaml
 from peft import PeftModel, get_peft_model
@@ -52,9 +51,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer, get_peft_config
 
 from pipelines.critic import ANSWER_OPEN, OBJECTIVES, PROTOCOLS
+from pipelines.layout import ACT
 from pipelines.policy import Policy, load_policy, model_folder
 from trainers.curve import CriticCurve
-from trainers.data import agent_dataset, critic_dataset, sft_dataset
+from trainers.data import agent_dataset, critic_dataset, published_splits, sft_dataset
 from trainers.evaluate import ACTION_TOKENS, critic_rows
 from trainers.exact import ExactCriticTrainer, tokenized_critic_dataset
 from trainers.overrides import TrlConfigParser, model_config
@@ -321,7 +321,7 @@ def _save(trainer: Any, output_dir: Path) -> None:
 
 def held_out_splits(data: str) -> list[str]:
     """The dataset's held-out splits: validation (which picks the step kept) and test."""
-    splits = datasets.get_dataset_split_names(data, "act")
+    splits = published_splits(data, ACT)
     return [split for split in ("validation", "test") if split in splits]
 
 
