@@ -20,6 +20,7 @@ from trainers.evaluate import METRICS, metric_value
 from trainers.recipe import RESULT_FILE
 
 PAIRS = (("ACT", "base"), ("IL w/ ACT", "IL"), ("RL w/ ACT", "RL"))
+ORDER = ("base", "ACT", "IL", "IL w/ ACT", "RL", "RL w/ ACT")  # the recipe's table order
 
 
 def _value(result: dict[str, Any], path: tuple[str, ...]) -> float | None:
@@ -36,7 +37,7 @@ def _spread(values: list[float | None]) -> dict[str, Any] | None:
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per row and metric the spread over runs; per ACT pair and metric the spread of the differences."""
-    names = [name for name in runs[0]["results"] if all(name in run["results"] for run in runs)]
+    names = [name for name in ORDER if all(name in run["results"] for run in runs)]
     rows = {}
     for name in names:
         values = {label: [_value(r["results"][name], path) for r in runs] for label, path in METRICS}
