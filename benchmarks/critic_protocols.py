@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from pipelines.critic import PROTOCOLS
-from pipelines.policy import load_policy
-from trainers.evaluate import critic_rows
-from trainers.protocol import choose_protocol, measure_protocol
+from actforge.pipelines.policy.models import load_policy
+from actforge.pipelines.text.critic import PROTOCOLS
+from actforge.trainers.evaluate import critic_rows
+from actforge.trainers.protocol import choose_protocol, measure_protocol
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 Alternatives per second on the bundled SmolLM2 with K=4, over the same states:
   (a) one `generate` call per sample, (b) one shared prefill per state (local sampling before the
-      batched decoder), (c) batched states per forward pass (`pipelines.decoding`, local sampling now),
+      batched decoder), (c) batched states per forward pass (`pipelines.policy.decoding`, local sampling now),
       on states of one trajectory (prompts share their early steps), on states of unrelated tasks
       (prompts share only the chat template's first tokens), and on the first 32 states a build of
       two ScienceWorld tasks samples, in its batches of 8 (long histories: prompts at the 1024-token
@@ -33,13 +33,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from actforge.pipelines.config import BuildConfig
+from actforge.pipelines.policy.decoding import sample_prompts
+from actforge.pipelines.policy.models import load_policy, load_tokenizer, smollm2_folder
+from actforge.pipelines.policy.server import ServerPolicy, sample_server
+from actforge.pipelines.text.prompts import agent_prompt
+from actforge.schemas import State
 from benchmarks.sampling import STATE, _separate, generate_k
-from pipelines.config import BuildConfig
-from pipelines.decoding import sample_prompts
-from pipelines.policy import load_policy, load_tokenizer, smollm2_folder
-from pipelines.prompts import agent_prompt
-from pipelines.server import ServerPolicy, sample_server
-from schemas import State
 from tests.openai_server import CompletionServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,10 +88,10 @@ def unrelated(n: int) -> list[State]:
 
 def build_states(spec: str, n: int, params) -> list[State]:
     """The first n states a build of `spec` would sample, in its order (a trajectory at a time)."""
-    from pipelines import steps
-    from pipelines.sources import collect
-    from pipelines.states import load_states
-    from pipelines.store import Store
+    from actforge.pipelines import steps
+    from actforge.pipelines.sources.registry import collect
+    from actforge.pipelines.store.database import Store
+    from actforge.pipelines.store.states import load_states
 
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.duckdb") as store:
         ids, _ = steps.record(store, collect(spec, progress=False))
@@ -174,8 +174,8 @@ def collection(runner: str) -> float:
     from prefect.cache_policies import NO_CACHE
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    from flows.build import collect_source
-    from flows.runners import task_runner
+    from actforge.flows.build import collect_source
+    from actforge.flows.runners import task_runner
 
     serial = ThreadPoolTaskRunner(max_workers=1)
     chosen = serial if runner == "serial" else task_runner(BuildConfig(runner=runner, workers=2))
@@ -251,7 +251,7 @@ def main() -> None:
     seconds: dict[str, float] = Shown()
     if not args.skip_collection:
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        from flows.settings import prefect_api
+        from actforge.flows.settings import prefect_api
 
         with prefect_api():
             for runner in ("serial", "threads", "dask"):  # threads: the default runner, 2 at once

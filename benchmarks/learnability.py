@@ -22,17 +22,17 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from pipelines import steps
-from pipelines.critic import OBJECTIVES
-from pipelines.filters import ACCEPTED
-from pipelines.sources.scienceworld import collect_scienceworld
-from pipelines.states import load_states
-from pipelines.store import Store
-from schemas import Sample
-from schemas.ids import sample_id
-from trainers.curve import curve_table
-from trainers.evaluate import evaluate, format_table
-from trainers.train import RUN_FILE, train
+from actforge.pipelines import steps
+from actforge.pipelines.curate.filters import ACCEPTED
+from actforge.pipelines.sources.scienceworld import collect_scienceworld
+from actforge.pipelines.store.database import Store
+from actforge.pipelines.store.states import load_states
+from actforge.pipelines.text.critic import OBJECTIVES
+from actforge.schemas import Sample
+from actforge.schemas.ids import sample_id
+from actforge.trainers.curve import curve_table
+from actforge.trainers.evaluate import evaluate, format_table
+from actforge.trainers.train import RUN_FILE, train
 
 SPEC = "scienceworld:find-non-living-thing,find-living-thing,find-plant,find-animal@train:6,test:2"
 HISTORY_CHARS = 0  # no history in the rows: the signal is in the two actions, and CPU steps are slow

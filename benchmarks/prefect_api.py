@@ -25,12 +25,12 @@ from tests.tiny_model import make_tiny_model
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, sys
-from flows.settings import configure_prefect, prefect_api
-from pipelines.config import BuildConfig
+from actforge.flows.settings import configure_prefect, prefect_api
+from actforge.pipelines.config import BuildConfig
 
 mode, fields = sys.argv[1], json.loads(sys.argv[2])
 configure_prefect()
-from flows.build import build
+from actforge.flows.build import build
 
 if mode == "thread":
     with prefect_api():

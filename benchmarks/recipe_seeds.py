@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from trainers.evaluate import METRICS, metric_value
-from trainers.recipe import RESULT_FILE
+from actforge.trainers.evaluate import METRICS, metric_value
+from actforge.trainers.recipe import RESULT_FILE
 
 PAIRS = (("ACT", "base"), ("IL w/ ACT", "IL"), ("RL w/ ACT", "RL"))
 ORDER = ("base", "ACT", "IL", "IL w/ ACT", "RL", "RL w/ ACT")  # the recipe's table order

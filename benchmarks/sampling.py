@@ -1,5 +1,5 @@
 """Measure K-sample decoding: K separate `generate` calls vs one shared prefill per state (what actforge
-did before its batched decoder, `pipelines.decoding`; kept here as the baseline that `fan_out.py`
+did before its batched decoder, `pipelines.policy.decoding`; kept here as the baseline that `fan_out.py`
 measures it against).
 
 Run: .venv/bin/python benchmarks/sampling.py [--policy smollm2] [--k 4] [--repeats 3]
@@ -14,11 +14,11 @@ import time
 
 import torch
 
-from pipelines.config import BuildConfig
-from pipelines.policy import load_policy
-from pipelines.prompts import agent_prompt
-from pipelines.sampling import SamplingParams
-from schemas import State, Step
+from actforge.pipelines.config import BuildConfig
+from actforge.pipelines.policy.models import load_policy
+from actforge.pipelines.policy.params import SamplingParams
+from actforge.pipelines.text.prompts import agent_prompt
+from actforge.schemas import State, Step
 
 OBS = (
     "This room is called the kitchen. In it, you see: a fridge (closed), a table with a cup and a "

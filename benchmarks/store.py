@@ -61,7 +61,7 @@ def _hashes(kind: str, keys: list[str]) -> list[str]:
 
 def batches(total_pairs: int, seed: int = 0) -> Iterator[dict[str, pa.Table]]:
     """Deterministic build-sized batches: trajectories, their steps, pairs (normalised)."""
-    from schemas import STEP_SCHEMA, STORED_PAIR_SCHEMA, TRAJECTORY_SCHEMA
+    from actforge.schemas import STEP_SCHEMA, STORED_PAIR_SCHEMA, TRAJECTORY_SCHEMA
 
     made, index = 0, 0
     while made < total_pairs:
@@ -155,7 +155,7 @@ def self_contained(batch: dict[str, pa.Table]) -> pa.Table:
 
 
 def run_store(total: int, workdir: Path) -> dict[str, float]:
-    from pipelines.store import Store
+    from actforge.pipelines.store.database import Store
 
     timings = {}
     with Store(workdir / "bench.duckdb") as store:
@@ -201,7 +201,7 @@ def run_pandas(total: int, workdir: Path, rows: bool) -> dict[str, float]:
 
 
 def run_set(total: int, workdir: Path) -> dict[str, float]:
-    from schemas import STORED_PAIR_SCHEMA
+    from actforge.schemas import STORED_PAIR_SCHEMA
 
     timings, seen = {}, set()
     with pq.ParquetWriter(workdir / "pairs.parquet", STORED_PAIR_SCHEMA) as writer:

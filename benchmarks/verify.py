@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipelines.sources import collect
-from pipelines.verify import verify
+from actforge.pipelines.curate.verify import verify
+from actforge.pipelines.sources.registry import collect
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("twx:twc@train:10", "scienceworld:find-plant@train:3")

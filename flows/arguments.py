@@ -28,7 +28,7 @@ def positive_int(text: str) -> int:
 
 def dataset(path: str, flag: str) -> dict[str, Any]:
     """The manifest of a dataset folder written by `actforge build`, or a ValueError naming `flag`."""
-    from pipelines.layout import read_manifest
+    from actforge.pipelines.publish.layout import read_manifest
 
     try:
         return read_manifest(path)
@@ -62,7 +62,8 @@ def play_spec(spec: str | None, flag: str = "--play") -> None:
     """A live spec the engine can play (task names and variation grammar), checked without the JVM."""
     if spec is None:
         return
-    from pipelines.sources import SCIENCEWORLD, check_source
+    from actforge.pipelines.sources.base import SCIENCEWORLD
+    from actforge.pipelines.sources.registry import check_source
 
     if not spec.startswith(SCIENCEWORLD):
         raise ValueError(f"{flag} {spec}: only live ScienceWorld specs play, e.g. scienceworld:boil@test:5")
@@ -111,8 +112,8 @@ def check(args: argparse.Namespace, overrides: list[str]) -> None:
 
 def _overrides(args: argparse.Namespace, overrides: list[str]) -> None:
     """TRL overrides and config file that TRL's own parser accepts, for each stage that will run."""
-    from trainers.recipe import check_overrides
-    from trainers.train import parse_train_args
+    from actforge.trainers.recipe import check_overrides
+    from actforge.trainers.train import parse_train_args
 
     if args.kind == "recipe":
         check_overrides(args.stage3, overrides)

@@ -22,19 +22,21 @@ from prefect.client.schemas.objects import State as PrefectState
 from prefect.futures import PrefectFuture, as_completed
 from tqdm.auto import tqdm
 
-from flows.runners import task_runner
-from pipelines import steps
-from pipelines.card import summary, summary_markdown
-from pipelines.config import BuildConfig
-from pipelines.filters import FilterConfig
-from pipelines.policy import Policy, PolicySpec, legacy_policy_name, policy_name
-from pipelines.sampling import SamplingParams, sample_states
-from pipelines.server import ServerPolicy
-from pipelines.sources import Collected, collect, fingerprint
-from pipelines.states import load_states
-from pipelines.store import Store
-from pipelines.verify import verify
-from schemas import Sample, State
+from actforge.flows.runners import task_runner
+from actforge.pipelines import steps
+from actforge.pipelines.config import BuildConfig
+from actforge.pipelines.curate.filters import FilterConfig
+from actforge.pipelines.curate.verify import verify
+from actforge.pipelines.policy.models import Policy, PolicySpec, legacy_policy_name, policy_name
+from actforge.pipelines.policy.params import SamplingParams
+from actforge.pipelines.policy.sampling import sample_states
+from actforge.pipelines.policy.server import ServerPolicy
+from actforge.pipelines.publish.card import summary, summary_markdown
+from actforge.pipelines.sources.base import Collected
+from actforge.pipelines.sources.registry import collect, fingerprint
+from actforge.pipelines.store.database import Store
+from actforge.pipelines.store.states import load_states
+from actforge.schemas import Sample, State
 
 VERIFY_BATCH = 256  # (state, action) pairs one engine tries per task: a commit every few seconds to minutes
 SOURCE_CONTENT = CacheKeyFnPolicy(cache_key_fn=lambda _ctx, inputs: fingerprint(inputs["spec"]))

@@ -15,13 +15,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flows import arguments
-from flows.arguments import OneLineParser, positive_int
-from flows.settings import configure_prefect, prefect_api
-from pipelines.config import BuildConfig
-from pipelines.critic import OBJECTIVES, PROTOCOLS
-from pipelines.filters import OUTCOMES
-from pipelines.policy import DEFAULT_POLICY
+from actforge.flows import arguments
+from actforge.flows.arguments import OneLineParser, positive_int
+from actforge.flows.settings import configure_prefect, prefect_api
+from actforge.pipelines.config import BuildConfig
+from actforge.pipelines.curate.filters import OUTCOMES
+from actforge.pipelines.policy.models import DEFAULT_POLICY
+from actforge.pipelines.text.critic import OBJECTIVES, PROTOCOLS
 
 SUMMARY_KEYS = ("trajectories", "states", "samples", "pairs", "quarantined")
 
@@ -161,7 +161,7 @@ def _table(stats: dict[str, Any]) -> str:
 
 
 def stats_command(out: Path, as_json: bool) -> int:
-    from pipelines.layout import read_manifest
+    from actforge.pipelines.publish.layout import read_manifest
 
     stats = read_manifest(out)["stats"]
     print(json.dumps(stats, sort_keys=True) if as_json else _table(stats))
@@ -169,7 +169,7 @@ def stats_command(out: Path, as_json: bool) -> int:
 
 
 def report_command(out: Path, runs: list[Path], out_dir: str | None) -> int:
-    from pipelines.report import write_report
+    from actforge.pipelines.publish.report import write_report
 
     target = Path(out_dir) if out_dir else out.parent / f"{out.name}.report"
     written = write_report(out, runs, target)
@@ -196,22 +196,22 @@ def build_command(args: argparse.Namespace, overrides: list[str]) -> int:
     config = _build_config(args)
     config.check_ready()  # sources and paths before any work (and before Prefect starts)
     if args.train:
-        from trainers.recipe import check_overrides
+        from actforge.trainers.recipe import check_overrides
 
         check_overrides(args.stage3, overrides)  # fail on a bad override before building
     elif overrides:
         raise ValueError(f"unrecognized arguments: {' '.join(overrides)} (TRL overrides need --train)")
     with prefect_api(args.verbose):
         if not args.train:
-            from flows.build import build
-            from flows.runners import on_runner
+            from actforge.flows.build import build
+            from actforge.flows.runners import on_runner
 
             result = on_runner(build, config)(config)
             _print_build(result)
             if args.push_to_hub:
                 _print_push(_push(result["out"], args.push_to_hub, None, False))
             return 0
-        from flows.train import build_and_train
+        from actforge.flows.train import build_and_train
 
         result = build_and_train(
             config=config,
@@ -240,7 +240,7 @@ def _recipe_args(args: argparse.Namespace, overrides: list[str]) -> dict[str, An
 
 
 def _push(out: str, repo_id: str, revision: str | None, private: bool) -> dict[str, Any]:
-    from pipelines.hub import push_dataset
+    from actforge.pipelines.publish.hub import push_dataset
 
     return push_dataset(Path(out), repo_id, revision=revision, private=private)
 
@@ -257,14 +257,14 @@ def _print_push(result: dict[str, Any]) -> None:
 
 
 def refresh_command(config: str, push_to_hub: str | None, with_report: bool, verbose: bool) -> int:
-    from pipelines.project import load_project
+    from actforge.pipelines.project import load_project
 
     arguments.existing_file(config, "--config")
     project = load_project(config)
     project.build.check_ready()  # the project's sources and paths before any work
     with prefect_api(verbose):
-        from flows.refresh import refresh
-        from flows.runners import on_runner
+        from actforge.flows.refresh import refresh
+        from actforge.flows.runners import on_runner
 
         result = on_runner(refresh, project.build)(config, push_to_hub, with_report)
     _print_build(result)
@@ -277,8 +277,8 @@ def refresh_command(config: str, push_to_hub: str | None, with_report: bool, ver
 def serve_command(config: str, cron: str | None, interval: int | None) -> int:
     arguments.existing_file(config, "--config")
     configure_prefect(verbose=True)  # served runs keep their logs in the UI
-    from flows.refresh import refresh
-    from pipelines.project import load_project
+    from actforge.flows.refresh import refresh
+    from actforge.pipelines.project import load_project
 
     load_project(config)  # fail now on a bad project file, not at the first scheduled run
     name = f"refresh-{Path(config).stem}"
@@ -295,13 +295,13 @@ def serve_command(config: str, cron: str | None, interval: int | None) -> int:
 
 def train_command(args: argparse.Namespace, overrides: list[str]) -> int:
     if args.kind == "recipe":
-        from trainers.recipe import recipe
+        from actforge.trainers.recipe import recipe
 
         result = recipe(args.data, args.model, args.output_dir, **_recipe_args(args, overrides))
         print(result["table"])
         print(f"result: {Path(args.output_dir) / 'recipe.json'}")
         return 0
-    from trainers.train import train
+    from actforge.trainers.train import train
 
     folder = train(
         args.kind,
@@ -320,8 +320,8 @@ def train_command(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def eval_command(args: argparse.Namespace) -> int:
-    from trainers.evaluate import evaluate, format_table, write_result
-    from trainers.train import run_protocol
+    from actforge.trainers.evaluate import evaluate, format_table, write_result
+    from actforge.trainers.train import run_protocol
 
     result: dict[str, Any] = {"model": args.model, "critic": {}, "action": {}}
     if args.data is not None:
@@ -336,8 +336,8 @@ def eval_command(args: argparse.Namespace) -> int:
             free_text_tokens=args.free_text_tokens,
         )
     if args.play is not None:
-        from pipelines.policy import load_policy
-        from trainers.play import play
+        from actforge.pipelines.policy.models import load_policy
+        from actforge.trainers.play import play
 
         result["play"] = play(load_policy(args.model), args.play, args.max_steps)
         for task, row in sorted(result["play"]["tasks"].items()):

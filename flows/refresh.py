@@ -14,9 +14,9 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from flows.build import build
-from pipelines.hub import push_dataset
-from pipelines.project import load_project
+from actforge.flows.build import build
+from actforge.pipelines.project import load_project
+from actforge.pipelines.publish.hub import push_dataset
 
 
 @task(

@@ -13,7 +13,7 @@ from typing import TypeVar
 from prefect import Flow
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from pipelines.config import BuildConfig
+from actforge.pipelines.config import BuildConfig
 
 THREAD_WORKERS = 2  # sources collected at once in the default runner
 

@@ -7,10 +7,10 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.build import build
-from flows.runners import on_runner
-from pipelines.config import BuildConfig
-from trainers.recipe import recipe
+from actforge.flows.build import build
+from actforge.flows.runners import on_runner
+from actforge.pipelines.config import BuildConfig
+from actforge.trainers.recipe import recipe
 
 
 @task(name="recipe", cache_policy=NO_CACHE)

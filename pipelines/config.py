@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.critic import CRITIC_VERSION, DEFAULT_HISTORY_CHARS
-from pipelines.filters import ADMISSIBLE_MODES, OUTCOMES, FilterConfig
-from pipelines.policy import DEFAULT_POLICY, PolicySpec
-from pipelines.sampling import SamplingParams
-from pipelines.sources import FILE_FORMATS, check_source
-from schemas import SCHEMA_VERSION
+from actforge.pipelines.curate.filters import ADMISSIBLE_MODES, OUTCOMES, FilterConfig
+from actforge.pipelines.policy.models import DEFAULT_POLICY, PolicySpec
+from actforge.pipelines.policy.params import SamplingParams
+from actforge.pipelines.sources.base import FILE_FORMATS
+from actforge.pipelines.sources.registry import check_source
+from actforge.pipelines.text.critic import CRITIC_VERSION, DEFAULT_HISTORY_CHARS
+from actforge.schemas import SCHEMA_VERSION
 
 RUNNERS = ("threads", "dask")
 
@@ -45,7 +46,7 @@ class BuildConfig:
     Scope, filters and output:
         max_states: sample at most this many states (the first by id, so spread over tasks).
         batch_size: states per sampling task (one cached, resumable unit of work). A local model
-            decodes a batch's states together (`pipelines.decoding`); a server gets all of a batch's
+            decodes a batch's states together (`pipelines.policy.decoding`); a server gets all of a batch's
             requests at once, so with `--concurrency N` use a batch of at least N states.
         admissible: map outputs to, or require, the source's admissible actions.
         history_chars: characters of earlier steps a published row carries (latest steps first;
@@ -53,7 +54,7 @@ class BuildConfig:
         critic_history_chars: characters of earlier steps in each critic prompt of the `act` config
             (fewer make shorter prompts, so cheaper critic training steps).
         verify: for live sources, try each accepted alternative and the expert's action in the
-            engine and publish what they did (`pipelines.verify`); paid once per (state, action).
+            engine and publish what they did (`pipelines.curate.verify`); paid once per (state, action).
         with_report: add the plots of `actforge report` to OUT (`report/*.png`) and show them in the
             card, so the Hub shows them too.
         drop_outcome: leave out pairs whose verified alternative had one of these outcomes (for

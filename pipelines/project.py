@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.config import BuildConfig
-from pipelines.sources import FILE_FORMATS, is_live
+from actforge.pipelines.config import BuildConfig
+from actforge.pipelines.sources.base import FILE_FORMATS, is_live
 
 PATH_KEYS = ("out", "store", "cache_dir")
 HUB_KEYS = ("push_to_hub", "revision", "private")

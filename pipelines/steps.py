@@ -14,13 +14,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.critic import DEFAULT_HISTORY_CHARS
-from pipelines.pairs import pairs_table
-from pipelines.publish import publish
-from pipelines.sampling import SamplingParams
-from pipelines.sources import LIVE, Collected
-from pipelines.store import Store
-from schemas import SAMPLE_SCHEMA, Sample, State, records_table
+from actforge.pipelines.curate.pairs import pairs_table
+from actforge.pipelines.policy.params import SamplingParams
+from actforge.pipelines.publish.dataset import publish
+from actforge.pipelines.sources.base import LIVE, Collected
+from actforge.pipelines.store.database import Store
+from actforge.pipelines.text.critic import DEFAULT_HISTORY_CHARS
+from actforge.schemas import SAMPLE_SCHEMA, Sample, State, records_table
 
 
 def record(store: Store, collected: Collected) -> tuple[list[str], dict[str, int]]:

@@ -4,10 +4,10 @@ Every output (store, Parquet shards, manifest, card) carries SCHEMA_VERSION so t
 tell which contract a file follows.
 """
 
-from schemas.columns import doc
-from schemas.convert import records_table, states_from_table, trajectory_tables
-from schemas.records import SPLITS, Quarantined, Sample, State, Step, Trajectory
-from schemas.tables import (
+from actforge.schemas.columns import doc
+from actforge.schemas.convert import records_table, states_from_table, trajectory_tables
+from actforge.schemas.records import SPLITS, Quarantined, Sample, State, Step, Trajectory
+from actforge.schemas.tables import (
     ACT_SCHEMA,
     PAIR_ORDER,
     PAIR_SCHEMA,

@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.ids import state_id
-from schemas.records import State, Step, Trajectory
-from schemas.tables import STEP_SCHEMA, TRAJECTORY_SCHEMA, conform
+from actforge.schemas.ids import state_id
+from actforge.schemas.records import State, Step, Trajectory
+from actforge.schemas.tables import STEP_SCHEMA, TRAJECTORY_SCHEMA, conform
 
 
 def records_table(records: Sequence[Any], schema: pa.Schema) -> pa.Table:

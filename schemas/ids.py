@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from schemas.records import Step
+from actforge.schemas.records import Step
 
 
 def content_hash(kind: str, payload: Any) -> str:

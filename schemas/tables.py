@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from schemas.columns import field
+from actforge.schemas.columns import field
 
 
 def table_schema(*names: str) -> pa.Schema:

@@ -10,7 +10,7 @@ model=$(dirname "$out")/smollm2-sampling
 # `transformers serve` has no request field for sampling: it samples only when the served model's
 # generation_config.json says so. A copy of the bundled SmolLM2 with "do_sample": true.
 rm -rf "$model"
-cp -r "$("$bin/python" -c 'from pipelines.policy import smollm2_folder; print(smollm2_folder())')" "$model"
+cp -r "$("$bin/python" -c 'from actforge.pipelines.policy.models import smollm2_folder; print(smollm2_folder())')" "$model"
 "$bin/python" - "$model/generation_config.json" <<'PY'
 import json, sys
 path = sys.argv[1]

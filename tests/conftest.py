@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.settings import configure_prefect
+from actforge.flows.settings import configure_prefect
 from tests.tiny_model import make_tiny_model
 
 

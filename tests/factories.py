@@ -15,14 +15,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipelines import steps
-from pipelines.config import BuildConfig
-from pipelines.publish import publish
-from pipelines.sources import Collected, quarantine
-from pipelines.states import load_states
-from pipelines.store import Store
-from schemas import Quarantined, Sample, State, Step, Trajectory
-from schemas.ids import sample_id
+from actforge.pipelines import steps
+from actforge.pipelines.config import BuildConfig
+from actforge.pipelines.publish.dataset import publish
+from actforge.pipelines.sources.base import Collected, quarantine
+from actforge.pipelines.store.database import Store
+from actforge.pipelines.store.states import load_states
+from actforge.schemas import Quarantined, Sample, State, Step, Trajectory
+from actforge.schemas.ids import sample_id
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "examples"
 HISTORY_CHARS = BuildConfig.history_chars  # the build's default budget

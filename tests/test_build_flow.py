@@ -15,10 +15,10 @@ import datasets
 import pyarrow as pa
 import pytest
 
-from flows.cli import main
-from pipelines.actions import normalise
-from pipelines.config import BuildConfig
-from pipelines.sources import collect
+from actforge.flows.cli import main
+from actforge.pipelines.config import BuildConfig
+from actforge.pipelines.sources.registry import collect
+from actforge.pipelines.text.actions import normalise
 
 MIXED = Path(__file__).resolve().parent.parent / "data" / "examples" / "mixed"
 
@@ -31,7 +31,7 @@ pytestmark = [
 
 
 def _build(out: Path, tiny_model_dir: Path) -> dict:
-    from flows.build import build
+    from actforge.flows.build import build
 
     return build(BuildConfig(sources=(str(MIXED),), out=str(out), policy=str(tiny_model_dir), k=3, seed=7))
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.cli import main
-from pipelines.store import Store
+from actforge.flows.cli import main
+from actforge.pipelines.store.database import Store
 from tests.factories import EXAMPLES, publish_pairs
 
 NATIVE = str(EXAMPLES / "native.jsonl")

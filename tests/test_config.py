@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import _build_config, _parser, main
-from pipelines.config import BuildConfig
-from pipelines.critic import CRITIC_VERSION
-from pipelines.filters import ADMISSIBLE_MODES
-from pipelines.layout import read_manifest
-from pipelines.policy import policy_name
-from pipelines.project import load_project
-from pipelines.sources import FILE_FORMATS
+from actforge.flows.cli import _build_config, _parser, main
+from actforge.pipelines.config import BuildConfig
+from actforge.pipelines.curate.filters import ADMISSIBLE_MODES
+from actforge.pipelines.policy.models import policy_name
+from actforge.pipelines.project import load_project
+from actforge.pipelines.publish.layout import read_manifest
+from actforge.pipelines.sources.base import FILE_FORMATS
+from actforge.pipelines.text.critic import CRITIC_VERSION
 from tests.factories import EXAMPLES
 
 FIELDS = dataclasses.fields(BuildConfig)
@@ -90,8 +90,8 @@ def test_minimal_project_file_gets_every_default(tmp_path: Path, suffix: str) ->
 
 
 def test_the_flow_takes_a_build_config() -> None:
-    from flows.build import build
-    from flows.train import build_and_train
+    from actforge.flows.build import build
+    from actforge.flows.train import build_and_train
 
     for flow_ in (build, build_and_train):
         parameter = inspect.signature(flow_.fn).parameters["config"]
@@ -191,8 +191,8 @@ def test_cli_build_records_its_config_in_the_provenance(tmp_path: Path, tiny_mod
 def test_changing_a_default_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The one line `k: int = _option(4, ...)` changed to 7: the CLI, a project file and what the
     flow samples with all follow, because each of them reads BuildConfig."""
-    import flows.cli
-    import pipelines.project
+    from actforge.flows import cli
+    from actforge.pipelines import project as project_module
 
     k_field = next(f for f in FIELDS if f.name == "k")
 
@@ -200,14 +200,14 @@ def test_changing_a_default_is_one_line(tmp_path: Path, monkeypatch: pytest.Monk
     class SevenAlternatives(BuildConfig):
         k: int = dataclasses.field(default=7, metadata=k_field.metadata)
 
-    for module in (flows.cli, pipelines.project):
+    for module in (cli, project_module):
         monkeypatch.setattr(module, "BuildConfig", SevenAlternatives)
-    args = flows.cli._parser().parse_args(MINIMAL)
+    args = cli._parser().parse_args(MINIMAL)
     assert args.k == 7
-    from_cli = flows.cli._build_config(args)
+    from_cli = cli._build_config(args)
     project = tmp_path / "p.yaml"
     project.write_text("sources: [x]\nout: o\n", encoding="utf-8")
-    from_file = pipelines.project.load_project(project).build
+    from_file = project_module.load_project(project).build
     for config in (from_cli, from_file):
         assert config.k == 7 and config.sampling.k == 7 and config.provenance("p")["k"] == 7
 

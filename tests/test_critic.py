@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from pipelines.critic import (
+from actforge.pipelines.text.critic import (
     act_table,
     critic_messages,
     critic_prompt_text,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.build import _policy, build
-from flows.runners import on_runner
-from pipelines.config import BuildConfig
+from actforge.flows.build import _policy, build
+from actforge.flows.runners import on_runner
+from actforge.pipelines.config import BuildConfig
 from tests.factories import EXAMPLES, files_of
 
 pytestmark = [

@@ -11,9 +11,9 @@ import pytest
 import torch
 from transformers import TemperatureLogitsWarper, TopPLogitsWarper
 
-from pipelines.config import BuildConfig
-from pipelines.decoding import PREFILL_CHUNK, nucleus, sample_prompts, token_batches
-from pipelines.policy import Policy, load_policy
+from actforge.pipelines.config import BuildConfig
+from actforge.pipelines.policy.decoding import PREFILL_CHUNK, nucleus, sample_prompts, token_batches
+from actforge.pipelines.policy.models import Policy, load_policy
 
 
 @pytest.fixture(scope="module")

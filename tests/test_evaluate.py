@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.layout import read_manifest
-from pipelines.policy import load_policy
-from schemas import State, Step
-from schemas.ids import state_id
-from tests.factories import make_trajectory, publish_pairs
-from trainers.evaluate import (
+from actforge.pipelines.policy.models import load_policy
+from actforge.pipelines.publish.layout import read_manifest
+from actforge.schemas import State, Step
+from actforge.schemas.ids import state_id
+from actforge.trainers.evaluate import (
     ACTION_TOKENS,
     action_prompts,
     answer_probabilities,
@@ -28,6 +27,7 @@ from trainers.evaluate import (
     score_pairs,
     write_result,
 )
+from tests.factories import make_trajectory, publish_pairs
 
 # trajectory -> (split, steps, alternatives per state): 8 test pairs over 5 states, 3 train pairs.
 TRAJECTORIES = {"t0": ("test", 3, 2), "t1": ("test", 2, 1), "t2": ("train", 3, 1)}
@@ -225,7 +225,7 @@ def test_a_folder_republished_in_place_is_read_at_its_new_version(tmp_path: Path
     """`datasets` caches a local folder under its card's features and its file names, not their
     content, so `load_dataset` served the first version's rows after a rebuild in place with the same
     shard names; training and evaluation read the shards the manifest lists."""
-    from trainers.train import held_out_splits
+    from actforge.trainers.train import held_out_splits
 
     out = tmp_path / "ds"
     publish_pairs(out, {"t0": ("test", 3), "t1": ("validation", 2)})

@@ -8,8 +8,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from trainers.evaluate import answer_token_ids
-from trainers.exact import exact_critic_loss
+from actforge.trainers.evaluate import answer_token_ids
+from actforge.trainers.exact import exact_critic_loss
 
 # 64,000 sampled answers; groups large enough that their mean and std are the expectation's (with G
 # answers a group's baseline includes each answer itself, which shrinks the update by (G - 1) / G).

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.actions import normalise, parse_action
-from pipelines.filters import FilterConfig, judge
-from schemas import State
+from actforge.pipelines.curate.filters import FilterConfig, judge
+from actforge.pipelines.text.actions import normalise, parse_action
+from actforge.schemas import State
 
 
 def _state(expert: str = "pick up the metal pot", admissible: tuple[str, ...] | None = None) -> State:

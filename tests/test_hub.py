@@ -19,15 +19,16 @@ from pathlib import Path
 import huggingface_hub.constants
 import pytest
 
-from flows.cli import main
-from pipelines.hub import HubError, push_dataset
+from actforge.flows.cli import main
+from actforge.pipelines.publish.hub import HubError, push_dataset
 from tests import hub_server
 from tests.factories import TRAJECTORIES, publish_pairs, states_per_split
 from tests.hub_server import HubServer
 
 TOKEN = "hf_test_" + os.urandom(12).hex()
 READ_TOKEN = "hf_read_" + os.urandom(12).hex()
-LOGGERS = ("", "huggingface_hub", "httpx2", "pipelines.hub")
+HUB_LOGGER = "actforge.pipelines.publish.hub"
+LOGGERS = ("", "huggingface_hub", "httpx2", HUB_LOGGER)
 FORMAT = logging.Formatter("%(levelname)s %(name)s %(message)s")  # also renders tracebacks
 # Everything the module printed or logged, checked for the token by the last test.
 TRANSCRIPT: list[str] = []
@@ -62,7 +63,7 @@ def hub_env(
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.endpoint)
     monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
-    monkeypatch.setattr("pipelines.hub.BACKOFF_SECONDS", 0.05)
+    monkeypatch.setattr("actforge.pipelines.publish.hub.BACKOFF_SECONDS", 0.05)
     for name in LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)
     yield
@@ -289,7 +290,7 @@ def test_network_failure_is_retried_then_names_the_endpoint(
         push_dataset(out, "tester/offline", endpoint=endpoint, retries=2)
     TRANSCRIPT.append(str(info.value))
     assert endpoint in str(info.value) and "3 attempts" in str(info.value)
-    retries = [r for r in caplog.records if r.name == "pipelines.hub" and "retry" in r.getMessage()]
+    retries = [r for r in caplog.records if r.name == HUB_LOGGER and "retry" in r.getMessage()]
     assert len(retries) == 2
     assert time.monotonic() - started < 10
 
@@ -303,7 +304,7 @@ def test_a_garbled_reply_is_a_transfer_error_and_is_retried(
     result = push_dataset(out, "tester/garbled", endpoint=hub.endpoint)
     assert result["changed"] and result["tag"] == "v1"
     assert hub.files("tester/garbled")["manifest.json"] == (out / "manifest.json").read_bytes()
-    logged = [r.getMessage() for r in caplog.records if r.name == "pipelines.hub"]
+    logged = [r.getMessage() for r in caplog.records if r.name == HUB_LOGGER]
     retries = [line for line in logged if "retry" in line]
     assert len(retries) == 1 and "JSONDecodeError" in retries[0]
 

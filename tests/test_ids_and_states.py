@@ -9,12 +9,12 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from pipelines import steps
-from pipelines.sources import Collected
-from pipelines.states import load_states
-from pipelines.store import Store
-from schemas import Step, Trajectory
-from schemas.ids import content_hash, derive_seed, pair_id, split_for, state_id, trajectory_id
+from actforge.pipelines import steps
+from actforge.pipelines.sources.base import Collected
+from actforge.pipelines.store.database import Store
+from actforge.pipelines.store.states import load_states
+from actforge.schemas import Step, Trajectory
+from actforge.schemas.ids import content_hash, derive_seed, pair_id, split_for, state_id, trajectory_id
 
 STEPS = (
     Step("You are in the hallway.", "go to kitchen"),
@@ -44,7 +44,7 @@ def test_content_hash_is_sha256_of_canonical_json() -> None:
 
 def test_ids_stable_across_processes() -> None:
     # A fresh interpreter has a different hash() salt; content ids must not notice.
-    code = "from schemas.ids import state_id; print(state_id('abc', 3))"
+    code = "from actforge.schemas.ids import state_id; print(state_id('abc', 3))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == state_id("abc", 3)
 

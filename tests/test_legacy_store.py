@@ -12,10 +12,10 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from flows.cli import main
-from pipelines.policy import legacy_policy_name, policy_name
-from pipelines.store import STORE_TABLES, Store
-from schemas import SCHEMA_VERSION
+from actforge.flows.cli import main
+from actforge.pipelines.policy.models import legacy_policy_name, policy_name
+from actforge.pipelines.store.database import STORE_TABLES, Store
+from actforge.schemas import SCHEMA_VERSION
 from tests.factories import files_of, make_project
 
 LEGACY = Path(__file__).resolve().parent / "data" / "legacy-1.1"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
-from pipelines.sources.scienceworld import SIMPLIFICATION, _replay, start
-from pipelines.sources.twx import seeded_gold_path
-from pipelines.sources.twx import start as start_twx
+from actforge.flows.cli import main
+from actforge.pipelines.sources.scienceworld import SIMPLIFICATION, _replay, start
+from actforge.pipelines.sources.twx import seeded_gold_path
+from actforge.pipelines.sources.twx import start as start_twx
 
 pytestmark = pytest.mark.slow  # the JVMs
 

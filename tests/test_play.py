@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pipelines.policy import Policy, load_policy
-from trainers.play import play, summarise
+from actforge.pipelines.policy.models import Policy, load_policy
+from actforge.trainers.play import play, summarise
 
 SPEC = "scienceworld:find-non-living-thing@test:2"
 
@@ -87,7 +87,7 @@ def test_summarise_weighs_episodes_equally_across_tasks() -> None:
 def test_cli_eval_play_writes_and_prints_scores(
     tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from flows.cli import main
+    from actforge.flows.cli import main
 
     output = tmp_path / "play.json"
     spec = "scienceworld:find-non-living-thing@test:1"

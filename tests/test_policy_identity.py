@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file, save_file
 
-from pipelines.policy import legacy_policy_name, policy_name, weights_digest
-from pipelines.store import Store
-from schemas import SAMPLE_SCHEMA, Sample, records_table
+from actforge.pipelines.policy.models import legacy_policy_name, policy_name, weights_digest
+from actforge.pipelines.store.database import Store
+from actforge.schemas import SAMPLE_SCHEMA, Sample, records_table
 
 
 def _fine_tune(source: Path, target: Path) -> Path:

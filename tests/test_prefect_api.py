@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = textwrap.dedent(
     """
     import json, threading
-    from flows.settings import prefect_api
+    from actforge.flows.settings import prefect_api
 
     with prefect_api():
         from prefect import flow, get_run_logger, task

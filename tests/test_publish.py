@@ -13,13 +13,13 @@ import datasets
 import pytest
 import yaml
 
-from pipelines import steps
-from pipelines.layout import read_manifest
-from pipelines.publish import publish
-from pipelines.sources import Collected
-from pipelines.states import load_states
-from pipelines.store import Store
-from schemas import ACT_SCHEMA, PAIR_SCHEMA, SCHEMA_VERSION, STATE_SCHEMA
+from actforge.pipelines import steps
+from actforge.pipelines.publish.dataset import publish
+from actforge.pipelines.publish.layout import read_manifest
+from actforge.pipelines.sources.base import Collected
+from actforge.pipelines.store.database import Store
+from actforge.pipelines.store.states import load_states
+from actforge.schemas import ACT_SCHEMA, PAIR_SCHEMA, SCHEMA_VERSION, STATE_SCHEMA
 from tests.factories import (
     BAD_RECORD,
     HISTORY_CHARS,

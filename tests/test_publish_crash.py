@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.layout import read_manifest
-from pipelines.publish import publish
-from pipelines.store import Store
+from actforge.pipelines.publish.dataset import publish
+from actforge.pipelines.publish.layout import read_manifest
+from actforge.pipelines.store.database import Store
 from tests.factories import HISTORY_CHARS, PROVENANCE, TRAJECTORIES, add_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,7 +147,7 @@ def test_a_publish_killed_anywhere_is_finished_by_the_next_as_the_next_version(
 CLI_CHILD = textwrap.dedent(
     """
     import importlib, json, os, signal, sys
-    from flows.cli import main
+    from actforge.flows.cli import main
 
     kill, argv = json.loads(sys.argv[1])
     if kill:
@@ -219,8 +219,9 @@ def test_a_build_killed_while_sampling_or_publishing_leaves_nothing_behind(
 
     build(both, "reference")
     build(first, "ds")
-    assert build(both, "ds", ("pipelines.steps", "store_batch", 2)) == -signal.SIGKILL  # sampling
-    assert build(both, "ds", ("pipelines.publish", "commit", 1)) == -signal.SIGKILL  # publishing
+    steps, dataset = "actforge.pipelines.steps", "actforge.pipelines.publish.dataset"
+    assert build(both, "ds", (steps, "store_batch", 2)) == -signal.SIGKILL  # sampling
+    assert build(both, "ds", (dataset, "commit", 1)) == -signal.SIGKILL  # publishing
     assert read_manifest(tmp_path / "ds")["version"] == 1
     build(both, "ds")
     finished = read_manifest(tmp_path / "ds")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trainers.overrides import split_overrides
-from trainers.recipe import check_overrides, overrides_for
+from actforge.trainers.overrides import split_overrides
+from actforge.trainers.recipe import check_overrides, overrides_for
 
 
 def test_split_overrides_groups_flags_with_their_values() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import datasets
 import pytest
 
-from flows.cli import main
-from pipelines.project import load_project
+from actforge.flows.cli import main
+from actforge.pipelines.project import load_project
 from tests.factories import append_new_trajectory, files_of, make_project
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import huggingface_hub.constants
 import pytest
 
-from flows.cli import main
-from pipelines.project import load_project
+from actforge.flows.cli import main
+from actforge.pipelines.project import load_project
 from tests.factories import append_new_trajectory, make_project
 from tests.hub_server import HubServer, load_counts
 

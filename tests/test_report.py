@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
-from schemas import Step
+from actforge.flows.cli import main
+from actforge.schemas import Step
 from tests.factories import make_trajectory, publish_pairs
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -95,7 +95,7 @@ def test_report_of_a_dataset_is_real_pngs_and_one_page(dataset: Path, tmp_path: 
 
 @pytest.mark.slow  # trains with TRL
 def test_report_of_a_training_run(dataset: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
-    from trainers.train import train
+    from actforge.trainers.train import train
 
     fast = "--max_steps 2 --save_strategy no --logging_steps 1 --beta 0.1"  # the exact objective
     run = train(

@@ -12,9 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.card import SCHEMAS
-from pipelines.store import STORE_TABLES, Store, duckdb_type
-from schemas import (
+from actforge.pipelines.publish.card import SCHEMAS
+from actforge.pipelines.store.database import STORE_TABLES, Store
+from actforge.pipelines.store.ddl import duckdb_type
+from actforge.schemas import (
     PAIR_SCHEMA,
     POLICY_ALIAS_SCHEMA,
     PUBLISH_SCHEMA,
@@ -31,7 +32,7 @@ from schemas import (
     conform,
     doc,
 )
-from schemas.columns import COLUMNS
+from actforge.schemas.columns import COLUMNS
 from tests.factories import BAD_RECORD, TRAJECTORIES, publish_pairs, trajectories_of
 
 LEGACY_STORE = Path(__file__).resolve().parent / "data" / "legacy-1.1" / "ds.duckdb"
@@ -103,7 +104,7 @@ def test_records_are_derived_from_the_schemas() -> None:
 
 
 def _steps_table() -> pa.Table:
-    from schemas import trajectory_tables
+    from actforge.schemas import trajectory_tables
 
     return trajectory_tables(trajectories_of(TRAJECTORIES))[1]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
-from pipelines.config import BuildConfig
+from actforge.flows.cli import main
+from actforge.pipelines.config import BuildConfig
 from tests.factories import EXAMPLES
 from tests.openai_server import CompletionServer
 
@@ -46,7 +46,7 @@ def test_a_build_through_a_server_keeps_good_samples_records_bad_ones_and_resume
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from flows.build import build
+    from actforge.flows.build import build
 
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     caplog.set_level(logging.DEBUG)
@@ -85,7 +85,7 @@ def test_a_build_through_a_server_keeps_good_samples_records_bad_ones_and_resume
 def test_a_server_that_is_down_fails_the_build_in_one_line(
     tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("pipelines.server.MAX_RETRIES", 1)
+    monkeypatch.setattr("actforge.pipelines.policy.server.MAX_RETRIES", 1)
     with socket.socket() as sock:  # a free port with nothing listening on it
         sock.bind(("127.0.0.1", 0))
         base_url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
@@ -103,7 +103,7 @@ def test_a_refused_request_fails_the_build_in_one_line_and_stores_no_sample(
 ) -> None:
     """A 4xx answer means the request itself is wrong (here the model name): no sample can come,
     so none is recorded, and the corrected build samples every state."""
-    from flows.build import build
+    from actforge.flows.build import build
 
     with CompletionServer(KEY, model="served-model") as server:
         argv = ["build", "--source", NATIVE, "--out", str(tmp_path / "out"), "--policy", "openai:other"]

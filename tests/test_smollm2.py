@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import BuildConfig
-from pipelines.filters import FilterConfig
-from pipelines.policy import SMOLLM2_ID, load_policy, smollm2_gguf
-from pipelines.sampling import sample_states
-from schemas import State, Step
+from actforge.pipelines.config import BuildConfig
+from actforge.pipelines.curate.filters import FilterConfig
+from actforge.pipelines.policy.models import SMOLLM2_ID, load_policy, smollm2_gguf
+from actforge.pipelines.policy.sampling import sample_states
+from actforge.schemas import State, Step
 
 STATE = State(
     state_id="demo-state",

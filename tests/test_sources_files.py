@@ -11,16 +11,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.sources import collect
-from pipelines.sources.conversation import (
+from actforge.pipelines.sources.conversation import (
     BadRecord,
     extract_instruction,
     parse_conversation,
     strip_observation_label,
 )
-from pipelines.sources.files import collect_files, detect_format
-from schemas import Step
-from schemas.ids import split_for, trajectory_id
+from actforge.pipelines.sources.files import collect_files, detect_format
+from actforge.pipelines.sources.registry import collect
+from actforge.schemas import Step
+from actforge.schemas.ids import split_for, trajectory_id
 from tests.factories import Records, records_of
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "examples"

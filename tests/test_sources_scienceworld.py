@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from pipelines.sources.scienceworld import TASK_NAMES, Request, collect_scienceworld, parse_spec
-from pipelines.sources.selectors import IdRange, SplitHead, split_of, variation_ids
-from schemas.ids import episode_id
+from actforge.pipelines.sources.scienceworld import TASK_NAMES, Request, collect_scienceworld, parse_spec
+from actforge.pipelines.sources.selectors import IdRange, SplitHead, split_of, variation_ids
+from actforge.schemas.ids import episode_id
 from tests.factories import Records, records_of
 
 SPLITS = {"train": (0, 1, 2, 3), "dev": (4, 5), "test": (6, 7)}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.sources import check_source, collect, fingerprint
-from pipelines.sources.selectors import IdRange, SplitHead
-from pipelines.sources.twx import ENVIRONMENT, Game, parse_spec
+from actforge.pipelines.sources.registry import check_source, collect, fingerprint
+from actforge.pipelines.sources.selectors import IdRange, SplitHead
+from actforge.pipelines.sources.twx import ENVIRONMENT, Game, parse_spec
 
 SMALL = (
     "twc[numLocations=1,numItemsToPutAway=2],"

@@ -11,17 +11,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import steps
-from pipelines.config import BuildConfig
-from pipelines.filters import FilterConfig
-from pipelines.pairs import pairs_table
-from pipelines.policy import Policy, load_policy, policy_name
-from pipelines.prompts import agent_prompt, agent_prompt_text
-from pipelines.sampling import sample_states
-from pipelines.sources import Collected, quarantine
-from pipelines.states import load_states
-from pipelines.store import Store
-from schemas import (
+from actforge.pipelines import steps
+from actforge.pipelines.config import BuildConfig
+from actforge.pipelines.curate.filters import FilterConfig
+from actforge.pipelines.curate.pairs import pairs_table
+from actforge.pipelines.policy.models import Policy, load_policy, policy_name
+from actforge.pipelines.policy.sampling import sample_states
+from actforge.pipelines.sources.base import Collected, quarantine
+from actforge.pipelines.store.database import Store
+from actforge.pipelines.store.states import load_states
+from actforge.pipelines.text.prompts import agent_prompt, agent_prompt_text
+from actforge.schemas import (
     PAIR_SCHEMA,
     QUARANTINE_SCHEMA,
     SAMPLE_SCHEMA,
@@ -32,7 +32,7 @@ from schemas import (
     records_table,
     trajectory_tables,
 )
-from schemas.ids import state_id, trajectory_id
+from actforge.schemas.ids import state_id, trajectory_id
 from tests.factories import make_trajectory, publish_pairs, trajectory_records
 
 BUDGET = BuildConfig.history_chars

@@ -11,18 +11,17 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl.trainer.utils import RepeatSampler
 
-from pipelines.critic import ANSWER_OPEN, PROTOCOLS, parse_answer
-from pipelines.policy import load_policy
-from pipelines.prompts import agent_prompt, agent_prompt_text
-from schemas import STATE_SCHEMA, State, Step, states_from_table
-from tests.factories import make_trajectory, publish_pairs
-from trainers.curve import slot_gap
-from trainers.data import agent_dataset, critic_dataset, sft_dataset, states_dataset
-from trainers.evaluate import evaluate, expert_states
-from trainers.protocol import choose_protocol, generate_answers
-from trainers.recipe import recipe
-from trainers.rewards import BALANCE_WEIGHT, action_reward, critic_rewards
-from trainers.train import (
+from actforge.pipelines.policy.models import load_policy
+from actforge.pipelines.text.critic import ANSWER_OPEN, PROTOCOLS, parse_answer
+from actforge.pipelines.text.prompts import agent_prompt, agent_prompt_text
+from actforge.schemas import STATE_SCHEMA, State, Step, states_from_table
+from actforge.trainers.curve import slot_gap
+from actforge.trainers.data import agent_dataset, critic_dataset, sft_dataset, states_dataset
+from actforge.trainers.evaluate import evaluate, expert_states
+from actforge.trainers.protocol import choose_protocol, generate_answers
+from actforge.trainers.recipe import recipe
+from actforge.trainers.rewards import BALANCE_WEIGHT, action_reward, critic_rewards
+from actforge.trainers.train import (
     CRITIC_BETA,
     EXACT_BETA,
     PAIRS_PER_STEP,
@@ -31,6 +30,7 @@ from trainers.train import (
     run_protocol,
     train,
 )
+from tests.factories import make_trajectory, publish_pairs
 
 pytestmark = pytest.mark.usefixtures("hf_offline")
 

@@ -9,10 +9,10 @@ import datasets
 import pyarrow as pa
 import pytest
 
-from pipelines.config import BuildConfig
-from pipelines.filters import OUTCOMES
-from pipelines.sources import collect
-from pipelines.verify import verify
+from actforge.pipelines.config import BuildConfig
+from actforge.pipelines.curate.filters import OUTCOMES
+from actforge.pipelines.curate.verify import verify
+from actforge.pipelines.sources.registry import collect
 
 TWX_SMALL = "twx:twc[numLocations=1,numItemsToPutAway=2]@train:2"
 NATIVE = Path(__file__).resolve().parent.parent / "data" / "examples" / "native.jsonl"
@@ -71,8 +71,8 @@ def test_scienceworld_outcomes() -> None:
 def test_verified_build_pays_once_and_drops_by_outcome(
     tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from flows.build import build
-    from flows.cli import main
+    from actforge.flows.build import build
+    from actforge.flows.cli import main
 
     def config(out: str, **changes: object) -> BuildConfig:
         return BuildConfig(

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from pipelines.policy import Policy
-from trainers.evaluate import answer_probabilities, critic_prompts, score_pairs
+from actforge.pipelines.policy.models import Policy
+from actforge.trainers.evaluate import answer_probabilities, critic_prompts, score_pairs
 
 CURVE_PREFIX = "curve"
 VALIDATION = "validation"

@@ -1,7 +1,7 @@
 """Training datasets from a published OUT folder (a local path or a Hub repo id), rendered for a tokenizer.
 
-Prompts come from the one renderer of each kind: `pipelines.prompts.agent_prompt_text` for the agent
-(SFT, action GRPO, next-action evaluation, sampling) and `pipelines.critic.critic_prompt_text` for the
+Prompts come from the one renderer of each kind: `pipelines.text.prompts.agent_prompt_text` for the agent
+(SFT, action GRPO, next-action evaluation, sampling) and `pipelines.text.critic.critic_prompt_text` for the
 critic (training and evaluation). They are plain text, so TRL applies no second chat template and
 the model trains on exactly the text it is evaluated and sampled with.
 """
@@ -16,10 +16,10 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.critic import critic_prompt_text
-from pipelines.layout import ACT, STATES, shard_paths, splits_of
-from pipelines.prompts import AGENT_PROMPT_TOKENS, agent_prompt_text
-from schemas import states_from_table
+from actforge.pipelines.publish.layout import ACT, STATES, shard_paths, splits_of
+from actforge.pipelines.text.critic import critic_prompt_text
+from actforge.pipelines.text.prompts import AGENT_PROMPT_TOKENS, agent_prompt_text
+from actforge.schemas import states_from_table
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

@@ -26,14 +26,14 @@ import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig
 
-from pipelines.actions import normalise, parse_action
-from pipelines.critic import ANSWER_OPEN, SLOTS, critic_prompt_text, parse_tagged
-from pipelines.layout import ACT
-from pipelines.policy import Policy, load_policy
-from pipelines.prompts import ACTION_PREFIX, AGENT_PROMPT_TOKENS, agent_prompt, render_chat
-from schemas import STATE_SCHEMA, State, states_from_table
-from trainers.data import published_split, states_dataset
-from trainers.protocol import REASON_TOKENS, id_list
+from actforge.pipelines.policy.models import Policy, load_policy
+from actforge.pipelines.publish.layout import ACT
+from actforge.pipelines.text.actions import normalise, parse_action
+from actforge.pipelines.text.critic import ANSWER_OPEN, SLOTS, critic_prompt_text, parse_tagged
+from actforge.pipelines.text.prompts import ACTION_PREFIX, AGENT_PROMPT_TOKENS, agent_prompt, render_chat
+from actforge.schemas import STATE_SCHEMA, State, states_from_table
+from actforge.trainers.data import published_split, states_dataset
+from actforge.trainers.protocol import REASON_TOKENS, id_list
 
 ACTION_TOKENS = 24  # an action is one short line: the sampler's limit too
 

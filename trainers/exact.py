@@ -29,7 +29,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 from trl import GRPOConfig
 
-from trainers.evaluate import answer_token_ids
+from actforge.trainers.evaluate import answer_token_ids
 
 STD_EPSILON = 1e-4  # TRL adds the same to the group std
 

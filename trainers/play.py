@@ -24,10 +24,8 @@ from typing import Any
 from scienceworld import ScienceWorldEnv
 from tqdm.auto import tqdm
 
-from pipelines.actions import parse_action
-from pipelines.policy import Policy
-from pipelines.prompts import ACTION_PREFIX, AGENT_PROMPT_TOKENS, agent_prompt
-from pipelines.sources.scienceworld import (
+from actforge.pipelines.policy.models import Policy
+from actforge.pipelines.sources.scienceworld import (
     ENVIRONMENT,
     SIMPLIFICATION,
     Request,
@@ -35,9 +33,11 @@ from pipelines.sources.scienceworld import (
     parse_spec,
     start,
 )
-from pipelines.sources.selectors import split_of, variation_ids
-from schemas import Quarantined, State, Step
-from trainers.evaluate import ACTION_TOKENS, generate_greedy
+from actforge.pipelines.sources.selectors import split_of, variation_ids
+from actforge.pipelines.text.actions import parse_action
+from actforge.pipelines.text.prompts import ACTION_PREFIX, AGENT_PROMPT_TOKENS, agent_prompt
+from actforge.schemas import Quarantined, State, Step
+from actforge.trainers.evaluate import ACTION_TOKENS, generate_greedy
 
 DEFAULT_MAX_STEPS = 30
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from pipelines.critic import ANSWER_OPEN, check_protocol, critic_prompt_text, parse_answer
+from actforge.pipelines.text.critic import ANSWER_OPEN, check_protocol, critic_prompt_text, parse_answer
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

@@ -15,11 +15,11 @@ from typing import Any
 
 from trl import GRPOConfig, SFTConfig
 
-from pipelines.policy import load_policy
-from trainers.evaluate import evaluate, format_table
-from trainers.overrides import MODEL_FIELDS, field_of, split_overrides
-from trainers.play import DEFAULT_MAX_STEPS, play
-from trainers.train import pick_protocol, resolve_objective, train
+from actforge.pipelines.policy.models import load_policy
+from actforge.trainers.evaluate import evaluate, format_table
+from actforge.trainers.overrides import MODEL_FIELDS, field_of, split_overrides
+from actforge.trainers.play import DEFAULT_MAX_STEPS, play
+from actforge.trainers.train import pick_protocol, resolve_objective, train
 
 STAGE3 = {"sft": ("sft",), "action": ("action",), "both": ("sft", "action")}
 LABELS = {"sft": "IL", "action": "RL"}

@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipelines.actions import normalise, parse_action
-from pipelines.critic import SLOTS, check_protocol, parse_answer
-from pipelines.prompts import ACTION_PREFIX
+from actforge.pipelines.text.actions import normalise, parse_action
+from actforge.pipelines.text.critic import SLOTS, check_protocol, parse_answer
+from actforge.pipelines.text.prompts import ACTION_PREFIX
 
 BALANCE_WEIGHT = 0.5
 Completion = str | Sequence[dict[str, Any]]

@@ -27,7 +27,7 @@ can be set in a YAML file and overridden by command-line style strings, parsed b
 - action: num_generations 4, max_completion_length 24 (an action is one line), STATES_PER_STEP
   states per step.
 
-The critic's answer protocol (`direct` or `reason`, see `pipelines.critic`) is chosen by measuring
+The critic's answer protocol (`direct` or `reason`, see `pipelines.text.critic`) is chosen by measuring
 the base model when `protocol="auto"`; the choice and its measurement are saved in
 `output_dir/actforge.json`, which evaluation reads.
 
@@ -50,16 +50,16 @@ from peft import PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer, get_peft_config
 
-from pipelines.critic import ANSWER_OPEN, OBJECTIVES, PROTOCOLS
-from pipelines.layout import ACT
-from pipelines.policy import Policy, load_policy, model_folder
-from trainers.curve import CriticCurve
-from trainers.data import agent_dataset, critic_dataset, published_splits, sft_dataset
-from trainers.evaluate import ACTION_TOKENS, critic_rows
-from trainers.exact import ExactCriticTrainer, tokenized_critic_dataset
-from trainers.overrides import TrlConfigParser, model_config
-from trainers.protocol import REASON_TOKENS, choose_protocol, measure_protocol, reason_rollout
-from trainers.rewards import action_reward, critic_rewards
+from actforge.pipelines.policy.models import Policy, load_policy, model_folder
+from actforge.pipelines.publish.layout import ACT
+from actforge.pipelines.text.critic import ANSWER_OPEN, OBJECTIVES, PROTOCOLS
+from actforge.trainers.curve import CriticCurve
+from actforge.trainers.data import agent_dataset, critic_dataset, published_splits, sft_dataset
+from actforge.trainers.evaluate import ACTION_TOKENS, critic_rows
+from actforge.trainers.exact import ExactCriticTrainer, tokenized_critic_dataset
+from actforge.trainers.overrides import TrlConfigParser, model_config
+from actforge.trainers.protocol import REASON_TOKENS, choose_protocol, measure_protocol, reason_rollout
+from actforge.trainers.rewards import action_reward, critic_rewards
 
 KINDS = ("act", "action", "sft")
 TRAIN_SPLIT = "train"

@@ -14,8 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipelines.actions import parse_action
-from schemas import Step
+from actforge.pipelines.text.actions import parse_action
+from actforge.schemas import Step
 
 ROLES: dict[str, str] = {
     "system": "system",

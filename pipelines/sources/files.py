@@ -26,11 +26,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from pipelines.actions import expert_action_problem
-from pipelines.sources import FILE_FORMATS, Collected, quarantine
-from pipelines.sources.conversation import BadRecord, ParsedConversation, parse_conversation
-from schemas import SPLITS, Quarantined, Step, Trajectory
-from schemas.ids import split_for, trajectory_id
+from actforge.pipelines.sources.base import FILE_FORMATS, Collected, quarantine
+from actforge.pipelines.sources.conversation import BadRecord, ParsedConversation, parse_conversation
+from actforge.pipelines.text.actions import expert_action_problem
+from actforge.schemas import SPLITS, Quarantined, Step, Trajectory
+from actforge.schemas.ids import split_for, trajectory_id
 
 SUFFIXES: tuple[str, ...] = (".json", ".jsonl", ".parquet")
 WIDE_NUL_SHARE = 8  # one NUL in every 8 bytes or more: a wide encoding or binary, not a stray NUL

@@ -33,10 +33,10 @@ from scienceworld import ScienceWorldEnv
 from scienceworld.constants import ID2TASK
 from tqdm import tqdm
 
-from pipelines.sources import SCIENCEWORLD, Collected, quarantine
-from pipelines.sources.selectors import Selector, parse_selectors, split_of, variation_ids
-from schemas import Quarantined, Step, Trajectory
-from schemas.ids import episode_id
+from actforge.pipelines.sources.base import SCIENCEWORLD, Collected, quarantine
+from actforge.pipelines.sources.selectors import Selector, parse_selectors, split_of, variation_ids
+from actforge.schemas import Quarantined, Step, Trajectory
+from actforge.schemas.ids import episode_id
 
 PREFIX = SCIENCEWORLD
 ENVIRONMENT = "scienceworld"

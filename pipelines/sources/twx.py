@@ -30,10 +30,16 @@ from textworld_express import TextWorldExpressEnv
 from textworld_express.constants import GAME_NAMES
 from tqdm import tqdm
 
-from pipelines.sources import TWX, Collected, quarantine
-from pipelines.sources.selectors import SPLIT_NAMES, Selector, parse_selectors, split_of, variation_ids
-from schemas import Quarantined, Step, Trajectory
-from schemas.ids import episode_id
+from actforge.pipelines.sources.base import TWX, Collected, quarantine
+from actforge.pipelines.sources.selectors import (
+    SPLIT_NAMES,
+    Selector,
+    parse_selectors,
+    split_of,
+    variation_ids,
+)
+from actforge.schemas import Quarantined, Step, Trajectory
+from actforge.schemas.ids import episode_id
 
 ENVIRONMENT = "textworld_express"
 DEFAULT_SEEDS = "train:1"

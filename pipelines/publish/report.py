@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from pipelines.filters import OUTCOMES
-from pipelines.layout import DEFAULT, REPORT, read_manifest
-from schemas import SPLITS
+from actforge.pipelines.curate.filters import OUTCOMES
+from actforge.pipelines.publish.layout import DEFAULT, REPORT, read_manifest
+from actforge.schemas import SPLITS
 
 PAGE = "report.html"
 TOP_ALTERNATIVES = 15

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas import SPLITS
+from actforge.schemas import SPLITS
 
 VERSION_KEYS = ("version", "parent_version", "added", "history")
 DERIVED_KEYS = ("report",)  # drawn from a version's content (its plots), so never compared
-# What made a version (library versions, `pipelines.libraries`): recorded when the version is written
+# What made a version (library versions, `pipelines.publish.libraries`): recorded when the version is written
 # and kept while its content stays the same, so an upgrade alone makes no new version.
 BUILD_KEYS = ("built_with",)
 

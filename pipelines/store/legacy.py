@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import duckdb
 
-from schemas import Step, Trajectory, trajectory_tables
+from actforge.pipelines.store.ddl import columns_ddl
+from actforge.schemas import STORE_TABLES, Step, Trajectory, trajectory_tables
 
 _BATCH = 256  # trajectories per converted batch: a long trajectory's steps are the unit of memory
 
@@ -15,13 +16,11 @@ def migrate_if_legacy(con: duckdb.DuckDBPyConnection) -> bool:
     sql = "SELECT column_name FROM duckdb_columns() WHERE table_name = 'trajectories'"
     if "steps" not in {r[0] for r in con.execute(sql).fetchall()}:
         return False
-    from pipelines.store import STORE_TABLES, _columns
-
     con.execute("ALTER TABLE trajectories RENAME TO legacy_trajectories")
     con.execute("ALTER TABLE pairs RENAME TO legacy_pairs")
     con.execute("DROP TABLE IF EXISTS states")  # derivable: a state is (trajectory, step index)
     for table in ("trajectories", "steps", "pairs"):
-        con.execute(f"CREATE TABLE {table} ({_columns(STORE_TABLES[table][0])})")
+        con.execute(f"CREATE TABLE {table} ({columns_ddl(STORE_TABLES[table][0])})")
     # Whole trajectories are linear in size (only 1.x states and pairs copied histories).
     legacy = con.sql("SELECT * FROM legacy_trajectories ORDER BY trajectory_id").to_arrow_table()
     for batch in legacy.to_batches(_BATCH):

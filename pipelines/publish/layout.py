@@ -3,7 +3,7 @@
 Files are written into a temporary folder inside OUT first, then moved into place; the switch to
 the new version is one rename of `manifest.json`, which goes last and is never removed first. A
 publish killed before that rename leaves the old manifest, whose shards no longer all match it,
-so the next publish rewrites the folder as the next version (see `pipelines.versions`).
+so the next publish rewrites the folder as the next version (see `pipelines.publish.versions`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from schemas import SPLITS
+from actforge.schemas import SPLITS
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
@@ -22,7 +22,7 @@ DEFAULT, ACT, STATES = "default", "act", "states"
 # Config -> folder: raw pairs under data/ (the Hub's default), TRL-ready critic examples under act/,
 # one row per expert state (what agent training and next-action evaluation need) under states/.
 FOLDERS = {DEFAULT: "data", ACT: "act", STATES: "states"}
-REPORT = "report"  # the report's plots, with `--with-report` (`pipelines.report`)
+REPORT = "report"  # the report's plots, with `--with-report` (`pipelines.publish.report`)
 SHARD_NAME = re.compile(rf"^(?:{'|'.join(map(re.escape, SPLITS))})-\d{{5}}-of-\d{{5}}\.parquet$")
 
 

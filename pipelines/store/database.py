@@ -24,9 +24,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.filters import NOT_WORSE
-from pipelines.legacy import migrate_if_legacy
-from schemas import (
+from actforge.pipelines.curate.filters import NOT_WORSE
+from actforge.pipelines.store.ddl import columns_ddl, duckdb_type
+from actforge.pipelines.store.legacy import migrate_if_legacy
+from actforge.schemas import (
     PAIR_ORDER,
     PAIR_SCHEMA,
     POLICY_ALIAS_SCHEMA,
@@ -38,23 +39,6 @@ from schemas import (
 )
 
 MEMORY_LIMIT = "1GB"  # DuckDB spills past this, so a large refresh stays within a small machine
-_SCALARS = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.bool_(): "BOOLEAN", pa.float64(): "DOUBLE"}
-
-
-def duckdb_type(arrow_type: pa.DataType) -> str:
-    """DuckDB column type for an Arrow type of our schemas."""
-    if arrow_type in _SCALARS:
-        return _SCALARS[arrow_type]
-    if pa.types.is_list(arrow_type):
-        return duckdb_type(arrow_type.value_type) + "[]"
-    if pa.types.is_struct(arrow_type):
-        fields = ", ".join(f'"{f.name}" {duckdb_type(f.type)}' for f in arrow_type)
-        return f"STRUCT({fields})"
-    raise TypeError(f"no DuckDB type for {arrow_type}")
-
-
-def _columns(schema: pa.Schema) -> str:
-    return ", ".join(f'"{f.name}" {duckdb_type(f.type)}' for f in schema)
 
 
 class Store:
@@ -72,9 +56,9 @@ class Store:
             with self.transaction():
                 self.migrated = migrate_if_legacy(self.con)
                 for table, (schema, _key) in STORE_TABLES.items():
-                    self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_columns(schema)})")
-                self.con.execute(f"CREATE TABLE IF NOT EXISTS publishes ({_columns(PUBLISH_SCHEMA)})")
-                aliases = _columns(POLICY_ALIAS_SCHEMA)
+                    self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns_ddl(schema)})")
+                self.con.execute(f"CREATE TABLE IF NOT EXISTS publishes ({columns_ddl(PUBLISH_SCHEMA)})")
+                aliases = columns_ddl(POLICY_ALIAS_SCHEMA)
                 self.con.execute(f"CREATE TABLE IF NOT EXISTS policy_aliases ({aliases})")
         except duckdb.Error as exc:  # locked, corrupt, truncated, or not a DuckDB file at all
             raise RuntimeError(_open_error(self.path, exc)) from exc

@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.prompts import agent_prompt_text
-from schemas import State
-from schemas.ids import derive_seed
+from actforge.pipelines.text.prompts import agent_prompt_text
+from actforge.schemas import State
+from actforge.schemas.ids import derive_seed
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
     from transformers import PreTrainedTokenizerBase
 
-    from pipelines.sampling import SamplingParams
+    from actforge.pipelines.policy.params import SamplingParams
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from pipelines.card import SCHEMAS, longest_history, render_card
-from pipelines.critic import DEFAULT_HISTORY_CHARS, act_table
-from pipelines.layout import (
+from actforge.pipelines.publish.card import SCHEMAS, longest_history, render_card
+from actforge.pipelines.publish.layout import (
     ACT,
     CARD,
     DEFAULT,
@@ -35,11 +34,12 @@ from pipelines.layout import (
     sha256_file,
     shard_name,
 )
-from pipelines.libraries import library_versions
-from pipelines.report import dataset_report
-from pipelines.store import Store
-from pipelines.versions import latest, next_version, same_version
-from schemas import SCHEMA_VERSION, SPLITS
+from actforge.pipelines.publish.libraries import library_versions
+from actforge.pipelines.publish.report import dataset_report
+from actforge.pipelines.publish.versions import latest, next_version, same_version
+from actforge.pipelines.store.database import Store
+from actforge.pipelines.text.critic import DEFAULT_HISTORY_CHARS, act_table
+from actforge.schemas import SCHEMA_VERSION, SPLITS
 
 # Sized for the Hub's dataset viewer, which reads one row group at a time: rows of a few KB make
 # groups of a few MB; a shard of 100,000 rows stays a few hundred MB compressed.

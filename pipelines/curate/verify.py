@@ -24,9 +24,9 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from pipelines.sources import SCIENCEWORLD, TWX
-from schemas import VERIFICATION_SCHEMA
-from schemas.ids import content_hash
+from actforge.pipelines.sources.base import SCIENCEWORLD, TWX
+from actforge.schemas import VERIFICATION_SCHEMA
+from actforge.schemas.ids import content_hash
 
 
 @dataclass(frozen=True)
@@ -108,14 +108,14 @@ class ScienceWorldEngine:
     REJECTIONS = ("No known action matches that input", "Ambiguous request")
 
     def __init__(self, spec: str) -> None:
-        from pipelines.sources.scienceworld import episodes, start
+        from actforge.pipelines.sources.scienceworld import episodes, start
 
         self.env = start()
         self.episodes = episodes(self.env, spec)
         self.loaded: tuple[str, int] | None = None
 
     def effect(self, trajectory_id: str, prefix: Sequence[str], action: str) -> Effect:
-        from pipelines.sources.scienceworld import SIMPLIFICATION
+        from actforge.pipelines.sources.scienceworld import SIMPLIFICATION
 
         episode = self.episodes[trajectory_id]
         if self.loaded != episode:
@@ -146,7 +146,7 @@ class TwxEngine:
     """TextWorld Express; its list of valid actions decides what is invalid."""
 
     def __init__(self, spec: str) -> None:
-        from pipelines.sources.twx import episodes, start
+        from actforge.pipelines.sources.twx import episodes, start
 
         self.env = start()
         self.episodes = episodes(self.env, spec)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from schemas import State
+from actforge.schemas import State
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

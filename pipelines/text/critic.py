@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from pipelines.prompts import few_shot_for, render_chat
-from schemas import ACT_SCHEMA
+from actforge.pipelines.text.prompts import few_shot_for, render_chat
+from actforge.schemas import ACT_SCHEMA
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

@@ -9,13 +9,13 @@ import difflib
 import unicodedata
 from dataclasses import asdict, dataclass
 
-from pipelines.actions import normalise, parse_action
-from schemas import State
+from actforge.pipelines.text.actions import normalise, parse_action
+from actforge.schemas import State
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"
 ADMISSIBLE_MODES = ("off", "map", "require")
-# What a verified alternative did in the live engine (`pipelines.verify`), and the reason a pair
+# What a verified alternative did in the live engine (`pipelines.curate.verify`), and the reason a pair
 # whose outcome the build drops (`--drop-outcome`) is left out of the published dataset.
 OUTCOMES: tuple[str, ...] = ("invalid", "no_effect", "fails_task", "progresses", "neutral")
 NOT_WORSE = "not_worse"

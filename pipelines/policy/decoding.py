@@ -14,12 +14,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # torch loads with the model (see pipelines.policy)
+if TYPE_CHECKING:  # torch loads with the model (see pipelines.policy.models)
     import torch
     from transformers import DynamicCache, PreTrainedModel
 
-    from pipelines.policy import Policy
-    from pipelines.sampling import SamplingParams
+    from actforge.pipelines.policy.models import Policy
+    from actforge.pipelines.policy.params import SamplingParams
 
 # One forward pass holds at most this many rows × (prompt + new) tokens: the build's default batch
 # (8 states, K=4, full 1024-token prompts) in one pass.

@@ -29,7 +29,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.hf_api import RepoFile
 from huggingface_hub.utils.sha import git_hash
 
-from pipelines.layout import CARD, FOLDERS, MANIFEST, SHARD_NAME, intact, read_manifest
+from actforge.pipelines.publish.layout import CARD, FOLDERS, MANIFEST, SHARD_NAME, intact, read_manifest
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from pipelines.actions import normalise
-from pipelines.filters import ACCEPTED
-from schemas import STORED_PAIR_SCHEMA, Sample, State
-from schemas.ids import pair_id
+from actforge.pipelines.curate.filters import ACCEPTED
+from actforge.pipelines.text.actions import normalise
+from actforge.schemas import STORED_PAIR_SCHEMA, Sample, State
+from actforge.schemas.ids import pair_id
 
 
 def pairs_table(states: Sequence[State], samples: Sequence[Sample]) -> pa.Table:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from pipelines.store import Store
-from schemas import State, states_from_table
+from actforge.pipelines.store.database import Store
+from actforge.schemas import State, states_from_table
 
 
 def load_states(

@@ -1,5 +1,5 @@
 """Base policies: the bundled SmolLM2-135M-Instruct, any local Hugging Face model folder, or a
-model behind an OpenAI-compatible server (`openai:MODEL`, see `pipelines.server`).
+model behind an OpenAI-compatible server (`openai:MODEL`, see `pipelines.policy.server`).
 
 Nothing here downloads: models load with `local_files_only=True`. The bundled GGUF is dequantised
 once into a safetensors cache, because dequantising takes ~35 s and a safetensors load ~1 s.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.server import PREFIX, ServerPolicy, api_key, is_server, server_model
+from actforge.pipelines.policy.server import PREFIX, ServerPolicy, api_key, is_server, server_model
 
 if TYPE_CHECKING:  # torch and transformers load with a model, so a run with nothing to sample skips them
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

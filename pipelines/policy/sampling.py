@@ -1,4 +1,4 @@
-"""Sample K alternatives per state from a policy (local, batched by `pipelines.decoding`, or a server)
+"""Sample K alternatives per state from a policy (local, batched by `pipelines.policy.decoding`, or a server)
 and judge them.
 
 Seeds derive from (seed, state_id, policy), so a state's samples do not depend on its batch.
@@ -8,46 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
-from pipelines.decoding import sample_prompts
-from pipelines.filters import REJECTED, FilterConfig, Verdict, judge
-from pipelines.policy import Policy
-from pipelines.prompts import ACTION_PREFIX, AGENT_PROMPT_TOKENS, PROMPT_VERSION, agent_prompt
-from pipelines.server import SERVER_ERROR, ServerPolicy, sample_server
-from schemas import Sample, State
-from schemas.ids import derive_seed, params_hash, sample_id
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """Everything that changes what a policy outputs; its hash keys the "never sample twice" rule.
-
-    The user-facing values and their defaults come from `pipelines.config.BuildConfig`.
-    """
-
-    k: int
-    temperature: float
-    top_p: float
-    max_new_tokens: int
-    seed: int
-    max_prompt_tokens: int = AGENT_PROMPT_TOKENS
-    prompt: str = PROMPT_VERSION
-
-    def __post_init__(self) -> None:
-        if self.k < 1:
-            raise ValueError("k must be at least 1")
-        if self.temperature <= 0:
-            raise ValueError("temperature must be positive (sampling, not greedy)")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    @property
-    def digest(self) -> str:
-        return params_hash(self.as_dict())
+from actforge.pipelines.curate.filters import REJECTED, FilterConfig, Verdict, judge
+from actforge.pipelines.policy.decoding import sample_prompts
+from actforge.pipelines.policy.models import Policy
+from actforge.pipelines.policy.params import SamplingParams
+from actforge.pipelines.policy.server import SERVER_ERROR, ServerPolicy, sample_server
+from actforge.pipelines.text.prompts import ACTION_PREFIX, agent_prompt
+from actforge.schemas import Sample, State
+from actforge.schemas.ids import derive_seed, sample_id
 
 
 def sample_states(

@@ -1,0 +1,1 @@
+"""Curation: which sampled actions make pairs (filters), the pairs themselves, engine verification."""

@@ -1,0 +1,1 @@
+"""Policies that propose alternatives: local transformers models or an OpenAI-compatible server."""

@@ -1,0 +1,39 @@
+"""The sampling parameters: a leaf every policy backend depends on, so backends never import each other."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from actforge.pipelines.text.prompts import AGENT_PROMPT_TOKENS, PROMPT_VERSION
+from actforge.schemas.ids import params_hash
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Everything that changes what a policy outputs; its hash keys the "never sample twice" rule.
+
+    The user-facing values and their defaults come from `pipelines.config.BuildConfig`.
+    """
+
+    k: int
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+    seed: int
+    max_prompt_tokens: int = AGENT_PROMPT_TOKENS
+    prompt: str = PROMPT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError("k must be at least 1")
+        if self.temperature <= 0:
+            raise ValueError("temperature must be positive (sampling, not greedy)")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @property
+    def digest(self) -> str:
+        return params_hash(self.as_dict())

@@ -1,0 +1,1 @@
+"""Publishing: the dataset folder's layout and versions, shards, card, report and Hub pushes."""

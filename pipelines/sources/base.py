@@ -1,0 +1,57 @@
+"""What every expert source shares: spec prefixes, the `Collected` tables, quarantine records.
+
+Every source returns good trajectories and quarantined records; it never raises on a bad record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from actforge.schemas import (
+    QUARANTINE_SCHEMA,
+    STEP_SCHEMA,
+    TRAJECTORY_SCHEMA,
+    Quarantined,
+    Trajectory,
+    records_table,
+    trajectory_tables,
+)
+from actforge.schemas.ids import content_hash
+
+FILE_FORMATS: tuple[str, ...] = ("native", "eto", "agentgym", "messages")
+SCIENCEWORLD = "scienceworld:"  # the prefix of live ScienceWorld specs
+TWX = "twx:"  # the prefix of live TextWorld Express specs
+LIVE: dict[str, str] = {SCIENCEWORLD: "scienceworld", TWX: "textworld-express"}  # prefix -> engine package
+
+
+def is_live(spec: str) -> bool:
+    return spec.startswith(tuple(LIVE))
+
+
+@dataclass
+class Collected:
+    """What sources yielded, as Arrow tables: trajectories, their steps (once each), quarantine."""
+
+    trajectories: pa.Table = field(default_factory=TRAJECTORY_SCHEMA.empty_table)
+    steps: pa.Table = field(default_factory=STEP_SCHEMA.empty_table)
+    quarantined: pa.Table = field(default_factory=QUARANTINE_SCHEMA.empty_table)
+
+    @classmethod
+    def of(cls, trajectories: Sequence[Trajectory], quarantined: Sequence[Quarantined]) -> Collected:
+        """One batch of records, parsed one at a time, as tables."""
+        meta, steps = trajectory_tables(trajectories)
+        return cls(meta, steps, records_table(quarantined, QUARANTINE_SCHEMA))
+
+    def extend(self, other: Collected) -> None:
+        self.trajectories = pa.concat_tables([self.trajectories, other.trajectories])
+        self.steps = pa.concat_tables([self.steps, other.steps])
+        self.quarantined = pa.concat_tables([self.quarantined, other.quarantined])
+
+
+def quarantine(source: str, position: str, reason: str, detail: str, raw: str) -> Quarantined:
+    """Build a quarantine record; its id is a content hash so re-runs do not duplicate it."""
+    qid = content_hash("quarantine", [source, position, reason, raw])
+    return Quarantined(qid, source, position, reason, detail, raw)

@@ -1,0 +1,1 @@
+"""The DuckDB store: table definitions, staging and merge, queries, and migration of older stores."""

@@ -1,0 +1,1 @@
+"""Text rules: how actions are normalised, and the agent and critic prompts built from states."""
