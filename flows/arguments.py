@@ -62,11 +62,13 @@ def play_spec(spec: str | None, flag: str = "--play") -> None:
     """A live spec the engine can play (task names and variation grammar), checked without the JVM."""
     if spec is None:
         return
-    from actforge.pipelines.sources.base import SCIENCEWORLD
+    from actforge.pipelines.sources.base import is_live
     from actforge.pipelines.sources.registry import check_source
 
-    if not spec.startswith(SCIENCEWORLD):
-        raise ValueError(f"{flag} {spec}: only live ScienceWorld specs play, e.g. scienceworld:boil@test:5")
+    if not is_live(spec):
+        raise ValueError(
+            f"{flag} {spec}: only live specs play, e.g. scienceworld:boil@test:5 or twx:twc@test:5"
+        )
     check_source(spec)
 
 
@@ -81,42 +83,29 @@ def repo_id(name: str, flag: str = "--repo-id") -> None:
         raise ValueError(f"{flag} {name}: expected NAME/DATASET (your user or organisation, then the name)")
 
 
-def check(args: argparse.Namespace, overrides: list[str]) -> None:
-    """Every argument and path of `train`, `eval`, `publish`, `stats` and `report`, before any work."""
-    if args.command in ("stats", "publish", "report"):
-        dataset(args.out, "OUT")
-    if args.command == "report":
-        for run in args.run:
-            if not Path(run).is_dir():
-                raise ValueError(f"--run {run}: no such folder")
-        if args.out_dir is not None:
-            output_dir(args.out_dir, "--out-dir")
-    if args.command == "publish":
-        repo_id(args.repo_id)
-    if args.command == "train":
-        data = dataset(args.data, "--data")
-        split(data, "train", "--data", args.data)
-        output_dir(args.output_dir, "--output-dir")
-        existing_file(args.config, "--config")
-        play_spec(args.play)
-        _overrides(args, overrides)
-    if args.command == "eval":
-        if args.data is None and args.play is None:
-            raise ValueError("eval needs --data OUT, --play SPEC, or both")
-        if args.data is not None:
-            split(dataset(args.data, "--data"), args.split, "--split", args.data)
-        play_spec(args.play)
-        if args.output is not None:
-            output_dir(str(Path(args.output).parent), "--output")
+# Spellings earlier versions took, and the one flag each became (one vocabulary across commands).
+RENAMED = {
+    "--output-dir": "--out (train) or --train-out (build --train)",
+    "--out-dir": "--out",
+    "--output": "--out",
+    "--push-to-hub": "--repo-id",
+    "--max-steps": "--play-steps",
+    "--config": "--project",  # refresh and serve only: train's --config is a TRL YAML
+}
 
 
-def _overrides(args: argparse.Namespace, overrides: list[str]) -> None:
-    """TRL overrides and config file that TRL's own parser accepts, for each stage that will run."""
-    from actforge.trainers.recipe import check_overrides
-    from actforge.trainers.train import parse_train_args
+def renamed_flag(argv: list[str]) -> str | None:
+    """A one-line hint for a flag spelled as an earlier version took it, or None."""
+    command = next((token for token in argv if not token.startswith("-")), "")
+    for token in argv:
+        flag = token.split("=", 1)[0]
+        if flag == "--config" and command not in ("refresh", "serve"):
+            continue
+        if flag in RENAMED:
+            return f"{flag} is now {RENAMED[flag]}"
+    return None
 
-    if args.kind == "recipe":
-        check_overrides(args.stage3, overrides)
-        return
-    protocol = "direct" if args.protocol == "auto" else args.protocol
-    parse_train_args(args.kind, args.config, overrides, args.output_dir, protocol)
+
+def reject_trl_settings(trl: list[str], where: str) -> None:
+    if trl:
+        raise ValueError(f"{where} takes no TRL settings, got: {' '.join(trl)}")

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actforge.pipelines.curate.filters import ADMISSIBLE_MODES, OUTCOMES, FilterConfig
+from actforge.pipelines.curate.filters import ADMISSIBLE_MODES, FilterConfig
 from actforge.pipelines.policy.models import DEFAULT_POLICY, PolicySpec
 from actforge.pipelines.policy.params import SamplingParams
 from actforge.pipelines.sources.base import FILE_FORMATS
 from actforge.pipelines.sources.registry import check_source
 from actforge.pipelines.text.critic import CRITIC_VERSION, DEFAULT_HISTORY_CHARS
 from actforge.schemas import SCHEMA_VERSION
+from actforge.schemas.vocab import OUTCOMES
 
 RUNNERS = ("threads", "dask")
 

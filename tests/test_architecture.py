@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("schemas", "pipelines", "flows", "trainers")
@@ -125,3 +131,28 @@ def test_pyproject_lists_every_package_folder() -> None:
     }
     assert set(config["packages"]) == folders | {"actforge"}
     assert all(name == "actforge" or name.startswith("actforge.") for name in config["package-dir"])
+
+
+@pytest.mark.slow  # builds a wheel (about 5 s)
+def test_the_wheel_installs_one_package_named_actforge(tmp_path: Path) -> None:
+    """What `pip install .` puts in site-packages: `actforge/` (with the folders inside) and its
+    dist-info, nothing named `schemas` or `pipelines` beside it."""
+    source = tmp_path / "src"
+    for name in (*FOLDERS, "actforge"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    build = "from setuptools import build_meta; print(build_meta.build_wheel(sys.argv[1]))"
+    done = subprocess.run(
+        [sys.executable, "-c", f"import sys; {build}", str(tmp_path / "dist")],
+        cwd=source, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    wheel = tmp_path / "dist" / done.stdout.strip().splitlines()[-1]
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    assert {name.split("/")[0] for name in names} == {"actforge", "actforge-0.1.0.dist-info"}
+    inside = ("schemas/columns.py", "pipelines/store/ddl.py", "flows/commands/build.py", "trainers/train.py")
+    assert all(f"actforge/{module}" in names for module in inside)
+    entry = next(n for n in names if n.endswith("entry_points.txt"))
+    with zipfile.ZipFile(wheel) as archive:
+        assert "actforge = actforge.flows.cli:main" in archive.read(entry).decode()

@@ -167,9 +167,10 @@ def test_build_then_recipe_covers_all_rows_and_plays(
 ) -> None:
     out, runs = tmp_path / "out", tmp_path / "recipe"
     argv = ["build", "--source", str(MIXED), "--out", str(out), "--policy", str(tiny_model_dir), "--k", "2"]
-    argv += ["--train", "--output-dir", str(runs), "--eval-max-pairs", "4", "--protocol", "direct"]
+    argv += ["--train", "--train-out", str(runs), "--eval-max-pairs", "4", "--protocol", "direct"]
     argv += ["--play", "scienceworld:find-non-living-thing@test:1", "--play-steps", "2"]
-    argv += ["--max_steps", "2", "--num_generations", "2", "--save_strategy", "no", "--stage3-max-steps", "1"]
+    argv += ["--stage3-max-steps", "1"]
+    argv += ["--", "--max_steps", "2", "--num_generations", "2", "--save_strategy", "no"]  # TRL settings
     assert main(argv) == 0
     printed = capsys.readouterr().out
     summary = json.loads((runs / "recipe.json").read_text())

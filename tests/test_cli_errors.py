@@ -53,17 +53,17 @@ def test_build_argument_errors_are_one_line_before_any_work(
 def test_refresh_checks_the_project_before_any_work(tmp_path: Path, capsys) -> None:
     project = tmp_path / "p.yaml"
     project.write_text("sources: [missing]\nout: out/ds\n", encoding="utf-8")
-    assert "no such file or folder" in _one_error_line(["refresh", "--config", str(project)], capsys)
+    assert "no such file or folder" in _one_error_line(["refresh", "--project", str(project)], capsys)
     assert not (tmp_path / "out").exists()
 
 
 # Commands over a published dataset `ds` (train, validation and test splits) and a file `f`.
-ACT = ["train", "act", "--data", "ds", "--output-dir", "o"]
+ACT = ["train", "act", "--data", "ds", "--out", "o"]
 DATASET_ERRORS = [
-    (["stats", "missing"], "OUT missing: no such folder"),
-    (["stats", "f"], "OUT f: a file, not a dataset folder"),
-    (["stats", "empty"], "OUT empty: no readable manifest.json"),
-    (["publish", "missing", "--repo-id", "me/ds"], "OUT missing: no such folder"),
+    (["stats", "missing"], "DATA missing: no such folder"),
+    (["stats", "f"], "DATA f: a file, not a dataset folder"),
+    (["stats", "empty"], "DATA empty: no readable manifest.json"),
+    (["publish", "missing", "--repo-id", "me/ds"], "DATA missing: no such folder"),
     (["publish", "ds", "--repo-id", "bad//id"], "--repo-id bad//id: Repo id must be in the form"),
     (["publish", "ds", "--repo-id", "justaname"], "--repo-id justaname: expected NAME/DATASET"),
     (["eval", "--model", "m"], "eval needs --data OUT, --play SPEC, or both"),
@@ -71,17 +71,20 @@ DATASET_ERRORS = [
     (["eval", "--data", "f"], "--data f: a file, not a dataset folder"),
     (["eval", "--data", "ds", "--split", "dev"], "--split dev: ds has no 'dev' split (it has: test, train, "),
     (["eval", "--play", "scienceworld:no-such-task"], "unknown ScienceWorld task"),
-    (["eval", "--play", "native.jsonl"], "--play native.jsonl: only live ScienceWorld specs play"),
-    (["eval", "--data", "ds", "--output", "f/result.json"], "--output f: is a file; give a folder"),
-    (["train", "act", "--data", "missing", "--output-dir", "o"], "--data missing: no such folder"),
-    (["train", "act", "--data", "ds", "--output-dir", "f"], "--output-dir f: is a file; give a folder"),
-    (["train", "sft", "--data", "ds", "--output-dir", "f/o"], "--output-dir f/o: is under f, which is a"),
+    (["eval", "--play", "twx:nosuchgame"], "unknown TextWorld Express game"),
+    (["eval", "--play", "native.jsonl"], "--play native.jsonl: only live specs play"),
+    (["eval", "--data", "ds", "--out", "f/result.json"], "--out f: is a file; give a folder"),
+    (["train", "act", "--data", "missing", "--out", "o"], "--data missing: no such folder"),
+    (["train", "act", "--data", "ds", "--out", "f"], "--out f: is a file; give a folder"),
+    (["train", "sft", "--data", "ds", "--out", "f/o"], "--out f/o: is under f, which is a"),
     ([*ACT, "--config", "no.yaml"], "--config no.yaml: no such file"),
-    ([*ACT, "--bogus", "3"], "not used by the HfArgumentParser"),
-    ([*ACT, "--max_steps", "x"], "TRL config: argument --max_steps"),
-    (["train", "recipe", "--data", "ds", "--output-dir", "o", "--play", "scienceworld:x"], "unknown Science"),
-    (["refresh", "--config", "no.yaml"], "--config no.yaml: no such file"),
-    (["serve", "--config", "no.yaml", "--interval", "60"], "--config no.yaml: no such file"),
+    ([*ACT, "--", "--bogus", "3"], "not used by the HfArgumentParser"),
+    ([*ACT, "--", "--max_steps", "x"], "TRL config: argument --max_steps"),
+    (["eval", "--data", "ds", "--", "--max_steps", "2"], "eval takes no TRL settings, got: --max_steps 2"),
+    (["build", "--source", "x.jsonl", "--out", "o", "--", "--beta", "1"], "TRL settings"),
+    (["train", "recipe", "--data", "ds", "--out", "o", "--play", "scienceworld:x"], "unknown Science"),
+    (["refresh", "--project", "no.yaml"], "--project no.yaml: no such file"),
+    (["serve", "--project", "no.yaml", "--interval", "60"], "--project no.yaml: no such file"),
 ]  # fmt: skip
 
 
@@ -102,9 +105,10 @@ def test_every_commands_argument_errors_are_one_line_before_any_work(
     "argv",
     [
         ["eval", "--data", "ds", "--max-pairs", "-3"],
-        ["eval", "--data", "ds", "--max-steps", "0"],
-        ["train", "recipe", "--data", "ds", "--output-dir", "o", "--eval-max-pairs", "-1"],
-        ["serve", "--config", "p.yaml", "--interval", "0"],
+        ["eval", "--data", "ds", "--play-steps", "0"],
+        ["train", "recipe", "--data", "ds", "--out", "o", "--eval-max-pairs", "-1"],
+        ["serve", "--project", "p.yaml", "--interval", "0"],
+        ["train", "act", "--data", "ds", "--out", "o", "--max_steps", "2"],  # TRL settings go after --
         ["stats"],
         ["nosuch"],
     ],
@@ -115,6 +119,36 @@ def test_argparse_errors_are_one_line_too(argv: list[str], capsys: pytest.Captur
     assert exit_info.value.code == 2
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("actforge") and ": error: " in line and "--help" in line
+
+
+RENAMED = [
+    (["train", "act", "--data", "ds", "--output-dir", "o"], "--output-dir is now --out"),
+    (["build", "--source", "x", "--out", "o", "--train", "--output-dir", "r"], "--output-dir is now --out"),
+    (["report", "ds", "--out-dir", "r"], "--out-dir is now --out"),
+    (["eval", "--data", "ds", "--output=r.json"], "--output is now --out"),
+    (["build", "--source", "x", "--out", "o", "--push-to-hub", "me/ds"], "--push-to-hub is now --repo-id"),
+    (["refresh", "--config", "p.yaml", "--push-to-hub", "me/ds"], "--config is now --project"),
+    (["serve", "--config", "p.yaml", "--interval", "60"], "--config is now --project"),
+    (["eval", "--play", "twx:twc", "--max-steps", "3"], "--max-steps is now --play-steps"),
+]
+
+
+@pytest.mark.parametrize(("argv", "expected"), RENAMED, ids=[" ".join(a) for a, _ in RENAMED])
+def test_old_flag_spellings_fail_with_the_new_name(argv: list[str], expected: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert expected in line
+
+
+def test_trains_config_is_not_an_old_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--config` is still train's TRL YAML: only refresh and serve renamed theirs to --project."""
+    publish_pairs(tmp_path / "ds")
+    monkeypatch.chdir(tmp_path)
+    assert "--config no.yaml: no such file" in _one_error_line([*ACT, "--config", "no.yaml"], capsys)
 
 
 def test_a_corrupt_or_truncated_store_says_so(tmp_path: Path) -> None:

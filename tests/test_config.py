@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from actforge.flows.cli import _build_config, _parser, main
+from actforge.flows.cli import _parser, main
+from actforge.flows.commands.build import build_config
 from actforge.pipelines.config import BuildConfig
 from actforge.pipelines.curate.filters import ADMISSIBLE_MODES
 from actforge.pipelines.policy.models import policy_name
@@ -51,14 +52,14 @@ def test_every_field_is_a_build_option_with_the_field_default() -> None:
     assert actions["format"].choices == FILE_FORMATS
     assert actions["admissible"].choices == ADMISSIBLE_MODES
     repeated = _parser().parse_args([*MINIMAL, "--drop-outcome", "progresses", "--drop-outcome", "neutral"])
-    assert _build_config(repeated).drop_outcome == ("progresses", "neutral")
-    assert _build_config(args) == BuildConfig(sources=("a.jsonl",), out="o")
+    assert build_config(repeated).drop_outcome == ("progresses", "neutral")
+    assert build_config(args) == BuildConfig(sources=("a.jsonl",), out="o")
 
 
 def test_build_options_reach_the_config() -> None:
     argv = [*MINIMAL, "--source", "b.json", "--k", "3", "--temperature", "0.7", "--max-states", "5"]
     argv += ["--admissible", "map", "--history-chars", "0", "--trust-remote-code", "--format", "eto"]
-    config = _build_config(_parser().parse_args(argv))
+    config = build_config(_parser().parse_args(argv))
     assert config == BuildConfig(
         sources=("a.jsonl", "b.json"),
         out="o",
@@ -89,7 +90,7 @@ def test_minimal_project_file_gets_every_default(tmp_path: Path, suffix: str) ->
     assert (project.push_to_hub, project.revision, project.private) == (None, None, False)
 
 
-def test_the_flow_takes_a_build_config() -> None:
+def test_the_flow_takes_abuild_config() -> None:
     from actforge.flows.build import build
     from actforge.flows.train import build_and_train
 
@@ -191,7 +192,7 @@ def test_cli_build_records_its_config_in_the_provenance(tmp_path: Path, tiny_mod
 def test_changing_a_default_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The one line `k: int = _option(4, ...)` changed to 7: the CLI, a project file and what the
     flow samples with all follow, because each of them reads BuildConfig."""
-    from actforge.flows import cli
+    from actforge.flows.commands import build as build_command
     from actforge.pipelines import project as project_module
 
     k_field = next(f for f in FIELDS if f.name == "k")
@@ -200,11 +201,11 @@ def test_changing_a_default_is_one_line(tmp_path: Path, monkeypatch: pytest.Monk
     class SevenAlternatives(BuildConfig):
         k: int = dataclasses.field(default=7, metadata=k_field.metadata)
 
-    for module in (cli, project_module):
+    for module in (build_command, project_module):
         monkeypatch.setattr(module, "BuildConfig", SevenAlternatives)
-    args = cli._parser().parse_args(MINIMAL)
+    args = _parser().parse_args(MINIMAL)
     assert args.k == 7
-    from_cli = cli._build_config(args)
+    from_cli = build_command.build_config(args)
     project = tmp_path / "p.yaml"
     project.write_text("sources: [x]\nout: o\n", encoding="utf-8")
     from_file = project_module.load_project(project).build

@@ -92,7 +92,7 @@ def test_refresh_migrates_a_legacy_store_without_sampling_again(
     assert ("steps",) in _query(store, trajectory_columns)  # the 1.x layout: histories in every row
 
     # 1. The first refresh migrates the store and publishes the same pairs in the 2.0 layout.
-    assert main(["refresh", "--config", str(config)]) == 0
+    assert main(["refresh", "--project", str(config)]) == 0
     printed = capsys.readouterr().out
     assert "+0 trajectories, +0 states, +0 samples (0 policy calls), +0 pairs" in printed
     assert "version: 2" in printed
@@ -133,7 +133,7 @@ def test_refresh_migrates_a_legacy_store_without_sampling_again(
     files = files_of(out)
 
     # 2. A second refresh: nothing to migrate, sample or publish; every file stays byte for byte.
-    assert main(["refresh", "--config", str(config)]) == 0
+    assert main(["refresh", "--project", str(config)]) == 0
     printed = capsys.readouterr().out
     assert "+0 samples (0 policy calls), +0 pairs" in printed and "version: 2" in printed
     assert files_of(out) == files

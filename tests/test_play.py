@@ -1,4 +1,5 @@
-"""Play: the tiny model acts in the real ScienceWorld engine; the aggregation is checked on its own."""
+"""Play: the tiny model acts in the real ScienceWorld and TextWorld Express engines; the aggregation is
+checked on its own."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def test_greedy_play_is_deterministic(policy: Policy, result: dict[str, Any]) ->
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("alfworld:pick", "not a ScienceWorld spec"),
+        ("alfworld:pick", "not a live spec"),
         pytest.param(
             "scienceworld:find-non-living-thing@99999", "no variation 99999", marks=pytest.mark.slow
         ),  # the JVM
@@ -65,6 +66,23 @@ def test_greedy_play_is_deterministic(policy: Policy, result: dict[str, Any]) ->
 def test_bad_spec_raises(policy: Policy, spec: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         play(policy, spec, max_steps=1, progress=False)
+
+
+@pytest.mark.slow  # the JVM
+def test_plays_a_textworld_express_game(policy: Policy) -> None:
+    """The same loop on TextWorld Express: its seeds are the variations, its scores are on 0-100,
+    and a failed run is the same run again."""
+    spec = "twx:twc[numLocations=1,numItemsToPutAway=1]@test:2"
+    result = play(policy, spec, max_steps=3, progress=False)
+    episodes = result["episodes"]
+    assert [(e["task"], e["split"]) for e in episodes] == [("twc", "test")] * 2
+    assert sorted(e["variation"] for e in episodes) == [20000, 20001]  # the engine's first test seeds
+    for episode in episodes:
+        assert 1 <= episode["steps"] <= 3 and len(episode["actions"]) == episode["steps"]
+        assert isinstance(episode["score"], int) and 0 <= episode["score"] <= 100
+        assert episode["success"] == (episode["score"] == 100)
+    assert result["tasks"]["twc"]["episodes"] == 2
+    assert play(policy, spec, max_steps=3, progress=False) == result
 
 
 def test_summarise_weighs_episodes_equally_across_tasks() -> None:
@@ -97,9 +115,9 @@ def test_cli_eval_play_writes_and_prints_scores(
         str(tiny_model_dir),
         "--play",
         spec,
-        "--max-steps",
+        "--play-steps",
         "2",
-        "--output",
+        "--out",
         str(output),
     ]
     assert main(argv) == 0

@@ -22,12 +22,12 @@ def test_refresh_is_incremental(
 ) -> None:
     config = make_project(tmp_path, tiny_model_dir)
     out = Path(load_project(config).build.out)
-    assert main(["refresh", "--config", str(config)]) == 0
+    assert main(["refresh", "--project", str(config)]) == 0
     first = json.loads((out / "manifest.json").read_text())
     assert first["version"] == 1 and "version: 1" in capsys.readouterr().out
     files = files_of(out)
 
-    assert main(["refresh", "--config", str(config)]) == 0
+    assert main(["refresh", "--project", str(config)]) == 0
     printed = capsys.readouterr().out
     assert "+0 samples (0 policy calls), +0 pairs" in printed and "version: 1" in printed
     assert files_of(out) == files  # every published file byte-identical, none rewritten
@@ -35,7 +35,7 @@ def test_refresh_is_incremental(
     before = datasets.load_dataset(str(out))
     splits = {r["trajectory_id"]: s for s in before for r in before[s]}
     append_new_trajectory(tmp_path)
-    assert main(["refresh", "--config", str(config)]) == 0
+    assert main(["refresh", "--project", str(config)]) == 0
     printed = capsys.readouterr().out
     assert "+1 trajectories, +3 states" in printed and "(3 policy calls)" in printed
     second = json.loads((out / "manifest.json").read_text())
@@ -77,12 +77,12 @@ def test_refresh_with_report_adds_plots_to_the_card(
 ) -> None:
     config = make_project(tmp_path, tiny_model_dir)
     out = Path(load_project(config).build.out)
-    assert main(["refresh", "--config", str(config)]) == 0
+    assert main(["refresh", "--project", str(config)]) == 0
     plain = files_of(out)
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "## Report" not in card and not (out / "report").exists()
 
-    assert main(["refresh", "--config", str(config), "--with-report"]) == 0
+    assert main(["refresh", "--project", str(config), "--with-report"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["version"] == 2  # the report is a setting of the content: a new version
     plots = sorted(p["path"] for p in manifest["report"])
@@ -95,11 +95,11 @@ def test_refresh_with_report_adds_plots_to_the_card(
     capsys.readouterr()
 
     # An identical refresh makes no new version and rewrites nothing, plots included.
-    assert main(["refresh", "--config", str(config), "--with-report"]) == 0
+    assert main(["refresh", "--project", str(config), "--with-report"]) == 0
     assert "version: 2" in capsys.readouterr().out
     assert files_of(out) == files
 
     # Without the flag again: the next version, and its folder drops the plots.
-    assert main(["refresh", "--config", str(config)]) == 0
+    assert main(["refresh", "--project", str(config)]) == 0
     assert json.loads((out / "manifest.json").read_text())["version"] == 3
     assert not any((out / "report").glob("*.png")) and "## Report" not in (out / "README.md").read_text()

@@ -61,7 +61,7 @@ def hub(
 
 
 def refresh(config: Path, capfd: pytest.CaptureFixture[str], transcript: list[str], *extra: str) -> str:
-    assert main(["refresh", "--config", str(config), *extra]) == 0
+    assert main(["refresh", "--project", str(config), *extra]) == 0
     out, err = capfd.readouterr()
     transcript += [out, err]
     return out
@@ -100,7 +100,7 @@ def test_refresh_pushes_one_commit_per_new_version(
     # comes from the command line instead of the project file.
     append_new_trajectory(tmp_path)
     config.write_text(config.read_text(encoding="utf-8").replace(f"push_to_hub: {REPO_ID}\n", ""), "utf-8")
-    printed = refresh(config, capfd, transcript, "--push-to-hub", REPO_ID)
+    printed = refresh(config, capfd, transcript, "--repo-id", REPO_ID)
     assert "+1 trajectories, +3 states" in printed and "version: 2" in printed
     second = json.loads((out / "manifest.json").read_text())
     assert (second["version"], second["parent_version"]) == (2, 1)

@@ -73,7 +73,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def test_report_of_a_dataset_is_real_pngs_and_one_page(dataset: Path, tmp_path: Path) -> None:
-    assert main(["report", str(dataset), "--out-dir", str(tmp_path / "r")]) == 0
+    assert main(["report", str(dataset), "--out", str(tmp_path / "r")]) == 0
     files = _files(tmp_path / "r")
     assert {name.removesuffix(".png") for name in files if name.endswith(".png")} == DATASET_PLOTS
     for name, data in files.items():
@@ -86,7 +86,7 @@ def test_report_of_a_dataset_is_real_pngs_and_one_page(dataset: Path, tmp_path: 
     assert page.outside == []  # self-contained: nothing fetched from anywhere
     assert "Pairs per task and split" in page.headings
     # The same inputs give the same bytes (no timestamps in the PNGs).
-    assert main(["report", str(dataset), "--out-dir", str(tmp_path / "again")]) == 0
+    assert main(["report", str(dataset), "--out", str(tmp_path / "again")]) == 0
     assert _files(tmp_path / "again") == files
     # The default folder sits beside the dataset, never inside it.
     assert main(["report", str(dataset)]) == 0
@@ -105,7 +105,7 @@ def test_report_of_a_training_run(dataset: Path, tiny_model_dir: Path, tmp_path:
         json.dumps({"model": "act", "critic": {"pairs": 4, "consistent_accuracy": 0.25, "accuracy": 0.5}}),
         encoding="utf-8",
     )
-    assert main(["report", str(dataset), "--run", str(run), "--out-dir", str(tmp_path / "r")]) == 0
+    assert main(["report", str(dataset), "--run", str(run), "--out", str(tmp_path / "r")]) == 0
     names = {p.name for p in (tmp_path / "r").iterdir()}
     curves = ("reward", "answers_per_slot", "kl", "loss", "held_out_consistent_accuracy")
     assert {f"run_act_{curve}.png" for curve in curves} <= names
@@ -120,7 +120,7 @@ def test_report_of_a_training_run(dataset: Path, tiny_model_dir: Path, tmp_path:
 @pytest.mark.parametrize(
     ("argv", "error"),
     [
-        (["report", "nope"], "OUT nope: no such folder"),
+        (["report", "nope"], "DATA nope: no such folder"),
         (["report", "DATASET", "--run", "missing-run"], "--run missing-run: no such folder"),
     ],
 )

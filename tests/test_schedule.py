@@ -110,7 +110,7 @@ def test_serve_runs_scheduled_refreshes(server: dict[str, str], tmp_path: Path, 
     config.write_text(f"sources: [experts]\nout: out/ds\npolicy: {tiny_model_dir}\nk: 2\n", encoding="utf-8")
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(
-        [str(BIN / "actforge"), "serve", "--config", str(config), "--interval", "5"],
+        [str(BIN / "actforge"), "serve", "--project", str(config), "--interval", "5"],
         env=server, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     completed: list[dict] = []

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 
 from actforge.pipelines.config import BuildConfig
-from actforge.pipelines.curate.filters import OUTCOMES
 from actforge.pipelines.curate.verify import verify
 from actforge.pipelines.sources.registry import collect
+from actforge.schemas.vocab import OUTCOMES
 
 TWX_SMALL = "twx:twc[numLocations=1,numItemsToPutAway=2]@train:2"
 NATIVE = Path(__file__).resolve().parent.parent / "data" / "examples" / "native.jsonl"

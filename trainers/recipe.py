@@ -16,9 +16,10 @@ from typing import Any
 from trl import GRPOConfig, SFTConfig
 
 from actforge.pipelines.policy.models import load_policy
+from actforge.pipelines.sources.live import PLAY_STEPS
 from actforge.trainers.evaluate import evaluate, format_table
 from actforge.trainers.overrides import MODEL_FIELDS, field_of, split_overrides
-from actforge.trainers.play import DEFAULT_MAX_STEPS, play
+from actforge.trainers.play import play
 from actforge.trainers.train import pick_protocol, resolve_objective, train
 
 STAGE3 = {"sft": ("sft",), "action": ("action",), "both": ("sft", "action")}
@@ -60,7 +61,7 @@ def recipe(
     curve_every: int = 0,
     curve_max_pairs: int | None = None,
     play_spec: str | None = None,
-    play_steps: int = DEFAULT_MAX_STEPS,
+    play_steps: int = PLAY_STEPS,
     eval_split: str = "test",
     eval_max_pairs: int | None = None,
     stage3_max_steps: int | None = None,

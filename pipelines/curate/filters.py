@@ -15,9 +15,6 @@ from actforge.schemas import State
 ACCEPTED = "accepted"
 REJECTED = "rejected"
 ADMISSIBLE_MODES = ("off", "map", "require")
-# What a verified alternative did in the live engine (`pipelines.curate.verify`), and the reason a pair
-# whose outcome the build drops (`--drop-outcome`) is left out of the published dataset.
-OUTCOMES: tuple[str, ...] = ("invalid", "no_effect", "fails_task", "progresses", "neutral")
 NOT_WORSE = "not_worse"
 
 

@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from actforge.pipelines.curate.filters import OUTCOMES
 from actforge.pipelines.publish.layout import ACT, DEFAULT, FOLDERS, STATES
 from actforge.schemas import ACT_SCHEMA, PAIR_SCHEMA, STATE_SCHEMA, doc
+from actforge.schemas.vocab import OUTCOMES
 
 SCHEMAS = {DEFAULT: PAIR_SCHEMA, ACT: ACT_SCHEMA, STATES: STATE_SCHEMA}
 SAMPLE_CHARS, SAMPLE_ITEMS = 240, 3  # longest text and list shown in the card's sample row

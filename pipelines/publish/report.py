@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from actforge.pipelines.curate.filters import OUTCOMES
 from actforge.pipelines.publish.layout import DEFAULT, REPORT, read_manifest
 from actforge.schemas import SPLITS
+from actforge.schemas.vocab import OUTCOMES
 
 PAGE = "report.html"
 TOP_ALTERNATIVES = 15

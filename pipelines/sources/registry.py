@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 
 from actforge.pipelines.sources.base import FILE_FORMATS, LIVE, SCIENCEWORLD, TWX, Collected, is_live
+from actforge.pipelines.sources.live import LiveEngine
 from actforge.schemas.ids import content_hash
 
 
@@ -65,3 +66,16 @@ def check_source(spec: str) -> None:
     from actforge.pipelines.sources.files import source_files
 
     source_files(spec)
+
+
+def engine_for(spec: str) -> LiveEngine:
+    """The started engine of a live spec (a context manager that closes it)."""
+    if spec.startswith(SCIENCEWORLD):
+        from actforge.pipelines.sources.scienceworld import ScienceWorldEngine
+
+        return ScienceWorldEngine(spec)
+    if spec.startswith(TWX):
+        from actforge.pipelines.sources.twx import TwxEngine
+
+        return TwxEngine(spec)
+    raise ValueError(f"not a live spec (scienceworld:TASKS@VARIATIONS or twx:GAMES@SEEDS): {spec!r}")

@@ -34,12 +34,14 @@ from scienceworld.constants import ID2TASK
 from tqdm import tqdm
 
 from actforge.pipelines.sources.base import SCIENCEWORLD, Collected, quarantine
+from actforge.pipelines.sources.live import Episode, LiveEngine, Progress, scene_of
 from actforge.pipelines.sources.selectors import Selector, parse_selectors, split_of, variation_ids
 from actforge.schemas import Quarantined, Step, Trajectory
 from actforge.schemas.ids import episode_id
+from actforge.schemas.vocab import SCIENCEWORLD as SCIENCEWORLD_ENVIRONMENT
 
 PREFIX = SCIENCEWORLD
-ENVIRONMENT = "scienceworld"
+ENVIRONMENT = SCIENCEWORLD_ENVIRONMENT
 SIMPLIFICATION = "easy"  # the setting ETO and AgentGym used
 DEFAULT_VARIATIONS = "train:1"
 TASK_NAMES: tuple[str, ...] = tuple(ID2TASK.values())
@@ -137,11 +139,54 @@ def _units(
     return units
 
 
-def episodes(env: ScienceWorldEnv, spec: str) -> dict[str, tuple[str, int]]:
-    """Trajectory id -> (task, variation) of every episode the spec names: how a verifier puts the
-    engine back into a stored trajectory."""
-    units = _units(env, spec, parse_spec(spec), [])
-    return {_episode_id(task, variation): (task, variation) for task, variation, _splits in units}
+class ScienceWorldEngine(LiveEngine):
+    """ScienceWorld through its raw server step (as collection replays gold paths)."""
+
+    environment = ENVIRONMENT
+    REJECTIONS = ("No known action matches that input", "Ambiguous request")
+
+    def __init__(self, spec: str) -> None:
+        super().__init__(spec)
+        self.env = start()
+        units = _units(self.env, spec, parse_spec(spec), self.unloadable)
+        self._episodes = {
+            _episode_id(task, v): Episode(_episode_id(task, v), task, v, split_of(v, splits))
+            for task, v, splits in units
+        }
+        self._loaded: Episode | None = None
+        self._instruction = ""
+
+    def episodes(self) -> list[Episode]:
+        return list(self._episodes.values())
+
+    def reset(self, trajectory_id: str) -> tuple[str, str]:
+        """As `env.reset` does (its first observation is `look around`); a task loads only when the
+        episode changes."""
+        episode = self._episodes[trajectory_id]
+        if self._loaded != episode:
+            self.env.load(episode.task, episode.variation, SIMPLIFICATION)
+            self._instruction = self.env.get_task_description()
+            self._loaded = episode
+        self.env.server.reset()
+        return self._instruction, self.env.server.step("look around")
+
+    def step(self, action: str) -> str:
+        return self.env.server.step(action)
+
+    def progress(self) -> Progress:
+        """A failed task scores -1.0 and completion means every subgoal reached; an engine error
+        state reports -1.0 and completed together, so a negative score is a loss whatever the flag."""
+        score, completed = self.env.server.getScore(), bool(self.env.server.getCompleted())
+        return Progress(score=score, won=completed and score >= 0, lost=score < 0)
+
+    def scene(self) -> tuple[str, ...]:
+        return scene_of(self.env.look(), self.env.inventory())
+
+    def accepted(self, action: str, answer: str) -> bool:
+        return not answer.startswith(self.REJECTIONS)
+
+    def close(self) -> None:
+        self.env.close()
 
 
 def _episode_id(task: str, variation: int) -> str:

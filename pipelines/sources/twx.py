@@ -23,6 +23,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from py4j.java_gateway import get_method
 from py4j.protocol import Py4JError
@@ -31,6 +32,7 @@ from textworld_express.constants import GAME_NAMES
 from tqdm import tqdm
 
 from actforge.pipelines.sources.base import TWX, Collected, quarantine
+from actforge.pipelines.sources.live import Episode, LiveEngine, Progress, scene_of
 from actforge.pipelines.sources.selectors import (
     SPLIT_NAMES,
     Selector,
@@ -40,8 +42,9 @@ from actforge.pipelines.sources.selectors import (
 )
 from actforge.schemas import Quarantined, Step, Trajectory
 from actforge.schemas.ids import episode_id
+from actforge.schemas.vocab import TEXTWORLD_EXPRESS
 
-ENVIRONMENT = "textworld_express"
+ENVIRONMENT = TEXTWORLD_EXPRESS
 DEFAULT_SEEDS = "train:1"
 STEP_LIMIT = 10_000  # the engine's own limit, far above any gold path
 GOLD_ATTEMPTS = 50  # the engine's own retries of a gold agent's walk
@@ -151,16 +154,50 @@ def _units(
     return units
 
 
-def episodes(env: TextWorldExpressEnv, spec: str) -> dict[str, tuple[Game, int, str]]:
-    """Trajectory id -> (game, seed, engine fold) of every episode the spec names: how a verifier
-    puts the engine back into a stored trajectory."""
-    found = {}
-    for game, seed, seeds in _units(env, spec, parse_spec(spec), []):
-        split = split_of(seed, seeds)
-        if split is not None:
-            fold = _fold(split)
-            found[_episode_id(game, seed, fold)] = (game, seed, fold)
-    return found
+class TwxEngine(LiveEngine):
+    """TextWorld Express; its list of valid actions decides what is invalid."""
+
+    environment = ENVIRONMENT
+
+    def __init__(self, spec: str) -> None:
+        super().__init__(spec)
+        self.env = start()
+        self._episodes: dict[str, tuple[Episode, Game, str]] = {}
+        for game, seed, seeds in _units(self.env, spec, parse_spec(spec), self.unloadable):
+            split = split_of(seed, seeds)
+            fold = _fold(split) if split is not None else ""
+            # a seed outside the engine's lists is never stored, so it has no trajectory id to keep
+            key = _episode_id(game, seed, fold) if split is not None else f"{_position(game)}@{seed}"
+            self._episodes[key] = (Episode(key, game.name, seed, split), game, fold)
+        self._info: dict[str, Any] = {}
+        self._valid_before: list[str] = []
+
+    def episodes(self) -> list[Episode]:
+        return [episode for episode, _game, _fold in self._episodes.values()]
+
+    def reset(self, trajectory_id: str) -> tuple[str, str]:
+        episode, game, fold = self._episodes[trajectory_id]
+        self.env.load(game.name, game.engine_parameters)
+        observation, self._info = self.env.reset(seed=episode.variation, gameFold=fold)
+        return self._info["taskDescription"], observation
+
+    def step(self, action: str) -> str:
+        self._valid_before = self._info["validActions"]
+        observation, _reward, _done, self._info = self.env.step(action)
+        return observation
+
+    def progress(self) -> Progress:
+        info = self._info
+        return Progress(float(info["score"]), won=bool(info["tasksuccess"]), lost=bool(info["taskfailure"]))
+
+    def scene(self) -> tuple[str, ...]:
+        return scene_of(self._info["look"], self._info["inventory"])
+
+    def accepted(self, action: str, answer: str) -> bool:
+        return action in self._valid_before
+
+    def close(self) -> None:
+        self.env.close()
 
 
 def _fold(split: str) -> str:

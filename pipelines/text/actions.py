@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from actforge.schemas.vocab import ALFWORLD, GENERIC, SCIENCEWORLD, WEBSHOP
+
 _TAG = re.compile(r"<action>(.*?)(?:</action>|$)", re.IGNORECASE | re.DOTALL)
 _LABEL = re.compile(r"(?:^|\n)\s*\**action\**\s*:\s*(.*)", re.IGNORECASE | re.DOTALL)
 _ARTICLES = re.compile(r"\b(?:a|an|the)\b")
@@ -17,7 +19,7 @@ _SPACES = re.compile(r"\s+")
 # Aliases per environment: regex rewrites applied in order to the lower-cased text without
 # punctuation or articles. ScienceWorld's entries are forms its own parser accepts as the same action.
 ALIASES: dict[str, tuple[tuple[str, str], ...]] = {
-    "scienceworld": (
+    SCIENCEWORLD: (
         (r"^examine ", "look at "),
         (r"^(?:take|get) ", "pick up "),
         (r"^walk to ", "go to "),
@@ -29,7 +31,7 @@ ALIASES: dict[str, tuple[tuple[str, str], ...]] = {
         (r"^(?:put|move) (?!down )(.+?) (?:in|into|on|to) ", r"move \1 to "),
         (r"^pour (.+?) into ", r"pour \1 in "),
     ),
-    "alfworld": (
+    ALFWORLD: (
         (r"^(?:pick up|grab) ", "take "),
         (r"^(?:walk|move) to ", "go to "),
         (r"^(?:look at|inspect) ", "examine "),
@@ -60,10 +62,10 @@ def parse_action(text: str) -> str | None:
     return line or None
 
 
-def normalise(action: str, environment: str = "generic") -> str:
+def normalise(action: str, environment: str = GENERIC) -> str:
     """Canonical form for comparison: case, whitespace, punctuation, articles, verb aliases."""
     text = action.lower()
-    if environment == "webshop":
+    if environment == WEBSHOP:
         # WebShop actions are search[...] / click[...]: brackets carry meaning.
         return _SPACES.sub(" ", _ARTICLES.sub(" ", text)).strip()
     text = _SPACES.sub(" ", _ARTICLES.sub(" ", _PUNCT.sub(" ", text))).strip()

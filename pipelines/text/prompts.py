@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from actforge.schemas import State
+from actforge.schemas.vocab import ALFWORLD, GENERIC, SCIENCEWORLD, TEXTWORLD_EXPRESS, WEBSHOP
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -31,7 +32,7 @@ class FewShot:
 
 
 FEW_SHOT: dict[str, FewShot] = {
-    "scienceworld": FewShot(
+    SCIENCEWORLD: FewShot(
         "ScienceWorld, a text-based science laboratory",
         (
             "look around",
@@ -51,7 +52,7 @@ FEW_SHOT: dict[str, FewShot] = {
         "also see: a door to the greenhouse (that is open), a door to the kitchen (that is open)",
         "go to greenhouse",
     ),
-    "alfworld": FewShot(
+    ALFWORLD: FewShot(
         "ALFWorld, a text-based household",
         (
             "go to countertop 1",
@@ -68,7 +69,7 @@ FEW_SHOT: dict[str, FewShot] = {
         "coffeemachine 1, a sinkbasin 1, and a fridge 1.",
         "go to countertop 1",
     ),
-    "textworld_express": FewShot(
+    TEXTWORLD_EXPRESS: FewShot(
         "TextWorld Express, a text-based household",
         (
             "look around",
@@ -88,7 +89,7 @@ FEW_SHOT: dict[str, FewShot] = {
         "a counter that has a clean plate on it. To the north you see the living room.",
         "take clean plate",
     ),
-    "webshop": FewShot(
+    WEBSHOP: FewShot(
         "WebShop, an online shopping website",
         (
             "search[red cotton t-shirt size m]",
@@ -104,7 +105,7 @@ FEW_SHOT: dict[str, FewShot] = {
         "20.00 dollars [SEP] Search",
         "search[decaf green tea bags]",
     ),
-    "generic": FewShot(
+    GENERIC: FewShot(
         "a text-based environment",
         ("look", "go north", "take key", "open door", "inventory"),
         "Your task is to open the locked door.",
@@ -115,7 +116,7 @@ FEW_SHOT: dict[str, FewShot] = {
 
 
 def few_shot_for(environment: str) -> FewShot:
-    return FEW_SHOT.get(environment, FEW_SHOT["generic"])
+    return FEW_SHOT.get(environment, FEW_SHOT[GENERIC])
 
 
 def _system(shot: FewShot) -> str:
