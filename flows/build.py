@@ -27,10 +27,9 @@ from actforge.pipelines import steps
 from actforge.pipelines.config import BuildConfig
 from actforge.pipelines.curate.filters import FilterConfig
 from actforge.pipelines.curate.verify import verify
-from actforge.pipelines.policy.models import Policy, PolicySpec, legacy_policy_name, policy_name
-from actforge.pipelines.policy.params import SamplingParams
+from actforge.pipelines.policy.models import PolicySpec, legacy_policy_name, policy_name
+from actforge.pipelines.policy.params import Backend, SamplingParams
 from actforge.pipelines.policy.sampling import sample_states
-from actforge.pipelines.policy.server import ServerPolicy
 from actforge.pipelines.publish.card import summary, summary_markdown
 from actforge.pipelines.sources.base import Collected
 from actforge.pipelines.sources.registry import collect, fingerprint
@@ -48,7 +47,7 @@ def collect_source(spec: str, fmt: str | None) -> Collected:
 
 
 @lru_cache(maxsize=2)
-def _policy(spec: PolicySpec) -> Policy | ServerPolicy:
+def _policy(spec: PolicySpec) -> Backend:
     """Load each policy once per process, and only when some batch needs it."""
     return spec.load()
 

@@ -12,17 +12,24 @@ from __future__ import annotations
 import weakref
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # torch loads with the model (see pipelines.policy.models)
     import torch
-    from transformers import DynamicCache, PreTrainedModel
+    from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
-    from actforge.pipelines.policy.models import Policy
     from actforge.pipelines.policy.params import SamplingParams
+
 
 # One forward pass holds at most this many rows × (prompt + new) tokens: the build's default batch
 # (8 states, K=4, full 1024-token prompts) in one pass.
+class Policy(Protocol):
+    """What decoding needs of a local policy (`policy.models.Policy`): the model and its tokenizer."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+
+
 DECODE_TOKENS = 8 * 4 * (1024 + 128)
 PREFILL_CHUNK = 128  # prompts are prefilled in chunks of this many tokens
 _STOPS: weakref.WeakKeyDictionary[object, torch.Tensor] = weakref.WeakKeyDictionary()

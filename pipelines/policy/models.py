@@ -12,11 +12,16 @@ import importlib.util
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from actforge.pipelines.policy.decoding import sample_prompts
+from actforge.pipelines.policy.params import Backend, SamplingParams
 from actforge.pipelines.policy.server import PREFIX, ServerPolicy, api_key, is_server, server_model
+from actforge.pipelines.text.prompts import agent_prompt
+from actforge.schemas import State
 
 if TYPE_CHECKING:  # torch and transformers load with a model, so a run with nothing to sample skips them
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -35,6 +40,13 @@ class Policy:
     name: str
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
+
+    def complete(
+        self, states: Sequence[State], params: SamplingParams, seeds: Sequence[int]
+    ) -> list[list[str] | str]:
+        """K completions per state, the states decoded together in batches (`decoding`)."""
+        prompts = [agent_prompt(state, self.tokenizer, params.max_prompt_tokens) for state in states]
+        return list(sample_prompts(self, prompts, params, seeds))
 
 
 def cache_root() -> Path:
@@ -200,7 +212,7 @@ class PolicySpec:
         elif self.base_url:
             raise ValueError(f"--base-url is for --policy openai:MODEL, not {self.policy!r}")
 
-    def load(self) -> Policy | ServerPolicy:
+    def load(self) -> Backend:
         """The local model, or the server's client settings with the tokenizer that renders prompts."""
         if not is_server(self.policy):
             return load_policy(self.policy, trust_remote_code=self.trust_remote_code)

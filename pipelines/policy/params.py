@@ -1,10 +1,14 @@
-"""The sampling parameters: a leaf every policy backend depends on, so backends never import each other."""
+"""The sampling contract every policy backend shares: the parameters, and the `Backend` protocol that
+sampling calls. A leaf, so backends never import each other."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 from actforge.pipelines.text.prompts import AGENT_PROMPT_TOKENS, PROMPT_VERSION
+from actforge.schemas import State
 from actforge.schemas.ids import params_hash
 
 
@@ -37,3 +41,15 @@ class SamplingParams:
     @property
     def digest(self) -> str:
         return params_hash(self.as_dict())
+
+
+class Backend(Protocol):
+    """A policy that proposes alternatives: local weights (`models.Policy`), a server (`ServerPolicy`)."""
+
+    name: str  # part of every sample's id and seed
+
+    def complete(
+        self, states: Sequence[State], params: SamplingParams, seeds: Sequence[int]
+    ) -> list[list[str] | str]:
+        """K completions per state (the text after `Action:`), or one line saying why a state got none."""
+        ...

@@ -10,26 +10,20 @@ import json
 from collections.abc import Sequence
 
 from actforge.pipelines.curate.filters import REJECTED, FilterConfig, Verdict, judge
-from actforge.pipelines.policy.decoding import sample_prompts
-from actforge.pipelines.policy.models import Policy
-from actforge.pipelines.policy.params import SamplingParams
-from actforge.pipelines.policy.server import SERVER_ERROR, ServerPolicy, sample_server
-from actforge.pipelines.text.prompts import ACTION_PREFIX, agent_prompt
+from actforge.pipelines.policy.params import Backend, SamplingParams
+from actforge.pipelines.policy.server import SERVER_ERROR
+from actforge.pipelines.text.prompts import ACTION_PREFIX
 from actforge.schemas import Sample, State
 from actforge.schemas.ids import derive_seed, sample_id
 
 
 def sample_states(
-    policy: Policy | ServerPolicy, states: Sequence[State], params: SamplingParams, filters: FilterConfig
+    policy: Backend, states: Sequence[State], params: SamplingParams, filters: FilterConfig
 ) -> list[Sample]:
     """K judged samples for each state (every sample kept, whatever its verdict). A state whose
     server answer was an error gets K samples rejected as `server_error`."""
     seeds = [derive_seed(params.seed, state.state_id, policy.name) for state in states]
-    if isinstance(policy, ServerPolicy):
-        outputs = sample_server(policy, states, params, seeds)
-    else:
-        prompts = [agent_prompt(state, policy.tokenizer, params.max_prompt_tokens) for state in states]
-        outputs = sample_prompts(policy, prompts, params, seeds)
+    outputs = policy.complete(states, params, seeds)
     samples = []
     digest, params_json = params.digest, json.dumps(params.as_dict(), sort_keys=True)
     for state, seed, texts in zip(states, seeds, outputs, strict=True):

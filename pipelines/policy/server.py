@@ -72,6 +72,12 @@ class ServerPolicy:
     concurrency: int
     api_key: str = field(repr=False)
 
+    def complete(
+        self, states: Sequence[State], params: SamplingParams, seeds: Sequence[int]
+    ) -> list[list[str] | str]:
+        """K completions per state from the server, requests in flight together (`sample_server`)."""
+        return sample_server(self, states, params, seeds)
+
 
 def sample_server(
     policy: ServerPolicy, states: Sequence[State], params: SamplingParams, seeds: Sequence[int]
