@@ -40,7 +40,7 @@ from actforge.pipelines.policy.server import ServerPolicy, sample_server
 from actforge.pipelines.text.prompts import agent_prompt
 from actforge.schemas import State
 from benchmarks.sampling import STATE, _separate, generate_k
-from tests.openai_server import CompletionServer
+from tests.support.openai_server import CompletionServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [f"scienceworld:find-plant@{variation}" for variation in range(16)]

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.tiny_model import make_tiny_model
+from tests.support.tiny_model import make_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = """

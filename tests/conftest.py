@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from actforge.flows.settings import configure_prefect
-from tests.tiny_model import make_tiny_model
+from tests.support.tiny_model import make_tiny_model
 
 
 @pytest.fixture(scope="session")

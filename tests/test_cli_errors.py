@@ -13,7 +13,7 @@ import pytest
 
 from actforge.flows.cli import main
 from actforge.pipelines.store.database import Store
-from tests.factories import EXAMPLES, publish_pairs
+from tests.support.factories import EXAMPLES, publish_pairs
 
 NATIVE = str(EXAMPLES / "native.jsonl")
 

@@ -22,7 +22,7 @@ from actforge.pipelines.project import load_project
 from actforge.pipelines.publish.layout import read_manifest
 from actforge.pipelines.sources.base import FILE_FORMATS
 from actforge.pipelines.text.critic import CRITIC_VERSION
-from tests.factories import EXAMPLES
+from tests.support.factories import EXAMPLES
 
 FIELDS = dataclasses.fields(BuildConfig)
 MINIMAL = ["build", "--source", "a.jsonl", "--out", "o"]

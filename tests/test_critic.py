@@ -13,7 +13,7 @@ from actforge.pipelines.text.critic import (
     parse_tagged,
     slot_actions,
 )
-from tests.tiny_model import CHAT_TEMPLATE
+from tests.support.tiny_model import CHAT_TEMPLATE
 
 ROW = {
     "pair_id": "p0",

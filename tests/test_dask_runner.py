@@ -10,7 +10,7 @@ import pytest
 from actforge.flows.build import _policy, build
 from actforge.flows.runners import on_runner
 from actforge.pipelines.config import BuildConfig
-from tests.factories import EXAMPLES, files_of
+from tests.support.factories import EXAMPLES, files_of
 
 pytestmark = [
     pytest.mark.slow,

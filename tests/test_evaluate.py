@@ -27,7 +27,7 @@ from actforge.trainers.evaluate import (
     score_pairs,
     write_result,
 )
-from tests.factories import make_trajectory, publish_pairs
+from tests.support.factories import make_trajectory, publish_pairs
 
 # trajectory -> (split, steps, alternatives per state): 8 test pairs over 5 states, 3 train pairs.
 TRAJECTORIES = {"t0": ("test", 3, 2), "t1": ("test", 2, 1), "t2": ("train", 3, 1)}

@@ -1,6 +1,6 @@
 """push_dataset(): the real huggingface_hub client against a Hub-compatible server on loopback.
 
-Nothing is mocked. `tests/hub_server.py` serves the Hub API on 127.0.0.1 and marks every file
+Nothing is mocked. `tests/support/hub_server.py` serves the Hub API on 127.0.0.1 and marks every file
 "regular", so no LFS or Xet storage is involved. Our code gets the server through `endpoint=`.
 `datasets.load_dataset(repo_id)` reads the Hub endpoint from `huggingface_hub.constants` at import
 time, so each load runs in a fresh Python process with `HF_ENDPOINT` pointing at the server.
@@ -21,9 +21,9 @@ import pytest
 
 from actforge.flows.cli import main
 from actforge.pipelines.publish.hub import HubError, push_dataset
-from tests import hub_server
-from tests.factories import TRAJECTORIES, publish_pairs, states_per_split
-from tests.hub_server import HubServer
+from tests.support import hub_server
+from tests.support.factories import TRAJECTORIES, publish_pairs, states_per_split
+from tests.support.hub_server import HubServer
 
 TOKEN = "hf_test_" + os.urandom(12).hex()
 READ_TOKEN = "hf_read_" + os.urandom(12).hex()

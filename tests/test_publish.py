@@ -20,7 +20,7 @@ from actforge.pipelines.sources.base import Collected
 from actforge.pipelines.store.database import Store
 from actforge.pipelines.store.states import load_states
 from actforge.schemas import ACT_SCHEMA, PAIR_SCHEMA, SCHEMA_VERSION, STATE_SCHEMA
-from tests.factories import (
+from tests.support.factories import (
     BAD_RECORD,
     HISTORY_CHARS,
     PROVENANCE,

@@ -21,7 +21,7 @@ import pytest
 from actforge.pipelines.publish.dataset import publish
 from actforge.pipelines.publish.layout import read_manifest
 from actforge.pipelines.store.database import Store
-from tests.factories import HISTORY_CHARS, PROVENANCE, TRAJECTORIES, add_pairs
+from tests.support.factories import HISTORY_CHARS, PROVENANCE, TRAJECTORIES, add_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 GROWN = TRAJECTORIES | {"t6": ("validation", 3)}

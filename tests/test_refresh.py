@@ -11,7 +11,7 @@ import pytest
 
 from actforge.flows.cli import main
 from actforge.pipelines.project import load_project
-from tests.factories import append_new_trajectory, files_of, make_project
+from tests.support.factories import append_new_trajectory, files_of, make_project
 
 
 @pytest.mark.slow  # the Prefect test server

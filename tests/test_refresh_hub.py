@@ -1,4 +1,4 @@
-"""`actforge refresh` of a project with `push_to_hub`, against the loopback Hub of `tests/hub_server.py`.
+"""`actforge refresh` with `push_to_hub`, against the loopback Hub (`tests/support/hub_server.py`).
 
 Done when: adding one trajectory to a source and refreshing adds exactly its pairs, bumps the version
 and makes exactly one Hub commit that `load_dataset(repo_id)` reads back with the new row count; an
@@ -20,8 +20,8 @@ import pytest
 
 from actforge.flows.cli import main
 from actforge.pipelines.project import load_project
-from tests.factories import append_new_trajectory, make_project
-from tests.hub_server import HubServer, load_counts
+from tests.support.factories import append_new_trajectory, make_project
+from tests.support.hub_server import HubServer, load_counts
 
 TOKEN = "hf_test_" + os.urandom(12).hex()
 REPO_ID = "user/ds"

@@ -12,7 +12,7 @@ import pytest
 
 from actforge.flows.cli import main
 from actforge.schemas import Step
-from tests.factories import make_trajectory, publish_pairs
+from tests.support.factories import make_trajectory, publish_pairs
 
 PNG = b"\x89PNG\r\n\x1a\n"
 DATASET_PLOTS = {

@@ -33,7 +33,7 @@ from actforge.schemas import (
     doc,
 )
 from actforge.schemas.columns import COLUMNS
-from tests.factories import BAD_RECORD, TRAJECTORIES, publish_pairs, trajectories_of
+from tests.support.factories import BAD_RECORD, TRAJECTORIES, publish_pairs, trajectories_of
 
 LEGACY_STORE = Path(__file__).resolve().parent / "data" / "legacy-1.1" / "ds.duckdb"
 

@@ -1,5 +1,5 @@
 """Builds whose base policy is an OpenAI-compatible server: a real HTTP server on loopback
-(`tests/openai_server.py`) that ignores `n`, fails or garbles some prompts, and records requests."""
+(`tests/support/openai_server.py`) that ignores `n`, fails or garbles some prompts, and records requests."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 
 from actforge.flows.cli import main
 from actforge.pipelines.config import BuildConfig
-from tests.factories import EXAMPLES
-from tests.openai_server import CompletionServer
+from tests.support.factories import EXAMPLES
+from tests.support.openai_server import CompletionServer
 
 pytestmark = [
     pytest.mark.slow,

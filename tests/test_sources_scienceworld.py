@@ -9,7 +9,7 @@ import pytest
 from actforge.pipelines.sources.scienceworld import TASK_NAMES, Request, collect_scienceworld, parse_spec
 from actforge.pipelines.sources.selectors import IdRange, SplitHead, split_of, variation_ids
 from actforge.schemas.ids import episode_id
-from tests.factories import Records, records_of
+from tests.support.factories import Records, records_of
 
 SPLITS = {"train": (0, 1, 2, 3), "dev": (4, 5), "test": (6, 7)}
 

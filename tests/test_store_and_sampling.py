@@ -33,7 +33,7 @@ from actforge.schemas import (
     trajectory_tables,
 )
 from actforge.schemas.ids import state_id, trajectory_id
-from tests.factories import make_trajectory, publish_pairs, trajectory_records
+from tests.support.factories import make_trajectory, publish_pairs, trajectory_records
 
 BUDGET = BuildConfig.history_chars
 

@@ -30,7 +30,7 @@ from actforge.trainers.train import (
     run_protocol,
     train,
 )
-from tests.factories import make_trajectory, publish_pairs
+from tests.support.factories import make_trajectory, publish_pairs
 
 pytestmark = pytest.mark.usefixtures("hf_offline")
 

@@ -24,7 +24,7 @@ from actforge.pipelines.store.states import load_states
 from actforge.schemas import Quarantined, Sample, State, Step, Trajectory
 from actforge.schemas.ids import sample_id
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "data" / "examples"
 HISTORY_CHARS = BuildConfig.history_chars  # the build's default budget
 
 # --- trajectories ---------------------------------------------------------------------------------
