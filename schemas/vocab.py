@@ -9,7 +9,6 @@ TEXTWORLD_EXPRESS = "textworld_express"
 ALFWORLD = "alfworld"
 WEBSHOP = "webshop"
 GENERIC = "generic"  # a file whose name and records name no environment
-ENVIRONMENTS: tuple[str, ...] = (SCIENCEWORLD, TEXTWORLD_EXPRESS, ALFWORLD, WEBSHOP, GENERIC)
 
 # What a verified action did in the live engine (`pipelines.curate.verify`); `--drop-outcome` takes these.
 INVALID = "invalid"  # the engine rejects it or does not understand it

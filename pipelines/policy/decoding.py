@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # torch loads with the model (see pipelines.policy.models)
 
 # One forward pass holds at most this many rows × (prompt + new) tokens: the build's default batch
 # (8 states, K=4, full 1024-token prompts) in one pass.
-class Policy(Protocol):
+class LocalModel(Protocol):
     """What decoding needs of a local policy (`policy.models.Policy`): the model and its tokenizer."""
 
     model: PreTrainedModel
@@ -52,7 +52,7 @@ def token_batches(
 
 
 def sample_prompts(
-    policy: Policy,
+    policy: LocalModel,
     prompts: Sequence[list[int]],
     params: SamplingParams,
     seeds: Sequence[int],
@@ -70,7 +70,11 @@ def sample_prompts(
 
 
 def _decode(
-    policy: Policy, prompts: list[list[int]], params: SamplingParams, seeds: list[int], stops: torch.Tensor
+    policy: LocalModel,
+    prompts: list[list[int]],
+    params: SamplingParams,
+    seeds: list[int],
+    stops: torch.Tensor,
 ) -> list[list[str]]:
     """Prefill each prompt on its own (no compute spent on padding), join the caches left-padded,
     then decode all K rows of every prompt together; rows that ended leave the batch."""
@@ -197,7 +201,7 @@ def _draw(
     return token
 
 
-def _stop_tokens(policy: Policy) -> torch.Tensor:
+def _stop_tokens(policy: LocalModel) -> torch.Tensor:
     """A mask over the vocabulary: tokens that end a sample (any that emits a newline, and EOS).
     Decoding the whole vocabulary takes most of a second, so it is done once per model."""
     import torch
