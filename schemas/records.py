@@ -15,7 +15,6 @@ import pyarrow as pa
 from actforge.schemas.columns import HISTORY_STEP, STEP
 from actforge.schemas.tables import QUARANTINE_SCHEMA, SAMPLE_SCHEMA, STATE_SCHEMA, TRAJECTORY_SCHEMA
 
-SPLITS: tuple[str, ...] = ("train", "validation", "test")
 _SCALARS = {pa.string(): str, pa.int64(): int, pa.bool_(): bool, pa.float64(): float}
 
 

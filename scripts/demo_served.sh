@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The demo dataset, sampled through `transformers serve` (an OpenAI-compatible server) on loopback:
 # what `make demo` builds, with the policy behind a server instead of in the build's process.
-# Usage: scripts/demo_served.sh SOURCE OUT MAX_STATES [PORT]   (make demo-served fills these in)
+# Usage: scripts/demo_served.sh PROJECT OUT [PORT]   (make demo-served fills these in)
 set -euo pipefail
-source_spec=$1 out=$2 max_states=$3 port=${4:-8000}
+project=$1 out=$2 port=${3:-8000}
 bin=$(dirname "$0")/../.venv/bin
 model=$(dirname "$out")/smollm2-sampling
 
@@ -35,7 +35,7 @@ else:
 PY
 
 # A batch of 32 states lets --concurrency 8 keep the server busy.
-"$bin/actforge" build --source "$source_spec" --out "$out" --max-states "$max_states" \
+"$bin/actforge" build --project "$project" --out "$out" \
   --policy "openai:$model" --base-url "http://127.0.0.1:$port/v1" \
   --batch-size 32 --concurrency 8
 "$bin/actforge" stats "$out"

@@ -1,4 +1,9 @@
-"""Shared fixtures: the tiny model folder and a hermetic cache for converted policies."""
+"""Fixtures shared by the whole suite: the tiny model (its folder, and loaded as a policy), a small
+published dataset, the loopback Hub, Prefect's temporary server, and `datasets` kept offline.
+
+Factories, the tiny model's files and the loopback servers themselves live in `tests/support/`.
+Tests that must not touch the user's policy cache set `ACTFORGE_CACHE` themselves: nothing here does.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,49 @@ from pathlib import Path
 import pytest
 
 from actforge.flows.settings import configure_prefect
+from actforge.pipelines.policy.models import Policy, load_policy
+from tests.support.factories import publish_small_dataset
+from tests.support.hub_server import READ_TOKEN, TOKEN, HubServer
 from tests.support.tiny_model import make_tiny_model
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama")
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir: Path) -> Policy:
+    """The tiny model loaded as a local policy, once per module."""
+    return load_policy(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small published dataset, once per module: 8 test pairs over 5 states, 3 train pairs
+    (`factories.SMALL_DATASET`)."""
+    return publish_small_dataset(tmp_path_factory.mktemp("dataset") / "ds")
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
+    """A fresh loopback Hub that knows `hub_server.TOKEN` (write, also in HF_TOKEN) and `READ_TOKEN`.
+
+    huggingface_hub reads its settings at import (this suite imports it before any test can set the
+    environment), so they are set on its constants as HF_ENDPOINT and friends would: online, no Xet,
+    no telemetry (its agent detection would call huggingface.co), no saved login, and the default
+    endpoint on loopback too, so no request can leave this machine.
+    """
+    import huggingface_hub.constants
+
+    with HubServer(TOKEN, READ_TOKEN) as server:
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_TELEMETRY", True)
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", server.endpoint)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
+        yield server
 
 
 @pytest.fixture(scope="session")

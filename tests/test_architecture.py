@@ -156,3 +156,21 @@ def test_the_wheel_installs_one_package_named_actforge(tmp_path: Path) -> None:
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     with zipfile.ZipFile(wheel) as archive:
         assert "actforge = actforge.flows.cli:main" in archive.read(entry).decode()
+
+
+MAX_FUNCTION_LINES, MAX_FILE_LINES = 60, 350  # docs/ARCHITECTURE.md
+
+
+def test_functions_and_files_stay_small() -> None:
+    """A function over 60 lines or a module over 350 has more than one job: split it."""
+    too_long = []
+    for name, path in modules().items():
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > MAX_FILE_LINES:
+            too_long.append(f"{name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    too_long.append(f"{name}.{node.name}: {lines} lines")
+    assert not too_long, too_long

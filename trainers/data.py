@@ -16,10 +16,11 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from actforge.pipelines.publish.layout import ACT, STATES, shard_paths, splits_of
+from actforge.pipelines.publish.layout import shard_paths, splits_of
 from actforge.pipelines.text.critic import critic_prompt_text
 from actforge.pipelines.text.prompts import AGENT_PROMPT_TOKENS, agent_prompt_text
 from actforge.schemas import states_from_table
+from actforge.schemas.vocab import ACT, STATES
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

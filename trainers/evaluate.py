@@ -27,11 +27,11 @@ from tqdm.auto import tqdm
 from transformers import GenerationConfig
 
 from actforge.pipelines.policy.models import Policy, load_policy
-from actforge.pipelines.publish.layout import ACT
 from actforge.pipelines.text.actions import normalise, parse_action
 from actforge.pipelines.text.critic import ANSWER_OPEN, SLOTS, critic_prompt_text, parse_tagged
 from actforge.pipelines.text.prompts import ACTION_PREFIX, AGENT_PROMPT_TOKENS, agent_prompt, render_chat
 from actforge.schemas import STATE_SCHEMA, State, states_from_table
+from actforge.schemas.vocab import ACT, METRICS
 from actforge.trainers.data import published_split, states_dataset
 from actforge.trainers.protocol import REASON_TOKENS, id_list
 
@@ -254,19 +254,6 @@ def write_result(result: dict[str, Any], path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, sort_keys=True, indent=2) + "\n", encoding="utf-8")
-
-
-# (label, path into a result) for every reported metric, in table order; absent ones print "-".
-METRICS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("consistent", ("critic", "consistent_accuracy")),
-    ("critic acc", ("critic", "accuracy")),
-    ("slot-1 acc", ("critic", "slot_1", "accuracy")),
-    ("slot-2 acc", ("critic", "slot_2", "accuracy")),
-    ("P(expert)", ("critic", "p_expert")),
-    ("action acc", ("action", "accuracy")),
-    ("play score", ("play", "mean_score")),
-    ("play success", ("play", "success_rate")),
-)
 
 
 def metric_value(result: dict[str, Any], path: tuple[str, ...]) -> Any:

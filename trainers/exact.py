@@ -11,7 +11,7 @@ expectation is a sum over the vocabulary, which one forward pass gives:
 So the loss per prompt is -p / sigma(p) (sigma held constant, as GRPO's group std is) plus
 beta * KL(ref || pi) at the answer position: the same expected update as GRPO, with one forward and
 backward per prompt instead of G, and no sampling noise to random-walk along the slot bias.
-`tests/test_exact.py` checks it against the mean of many sampled GRPO gradients.
+`tests/trainers/test_exact.py` checks it against the mean of many sampled GRPO gradients.
 
 The trainer is transformers' own Trainer with this `compute_loss` and TRL's GRPOConfig (learning
 rate, beta, batch size, logging, checkpointing); prompts are read in the dataset's order, so both

@@ -49,6 +49,22 @@ def _grpo_sft_fields() -> set[str]:
     return set(GRPOConfig.__dataclass_fields__) | set(SFTConfig.__dataclass_fields__)
 
 
+def _evaluated(
+    data: str,
+    folder: str,
+    split: str,
+    max_pairs: int | None,
+    protocol: str,
+    play_spec: str | None,
+    play_steps: int,
+) -> dict[str, Any]:
+    """One model's row of the table: its critic and next-action scores, and its play when asked."""
+    result = evaluate(data, folder, split, max_pairs, max_pairs, protocol)
+    if play_spec:
+        result["play"] = play(load_policy(folder), play_spec, play_steps)
+    return result
+
+
 def recipe(
     data: str,
     model: str,
@@ -89,12 +105,10 @@ def recipe(
     for kind in STAGE3[stage3]:
         models[LABELS[kind]] = stage(kind, model, LABELS[kind].lower())
         models[f"{LABELS[kind]} w/ ACT"] = stage(kind, models["ACT"], f"{LABELS[kind].lower()}-act")
-    rows = {}
-    for name, folder in models.items():
-        result = evaluate(data, folder, eval_split, eval_max_pairs, eval_max_pairs, chosen)
-        if play_spec:
-            result["play"] = play(load_policy(folder), play_spec, play_steps)
-        rows[name] = result
+    rows = {
+        name: _evaluated(data, folder, eval_split, eval_max_pairs, chosen, play_spec, play_steps)
+        for name, folder in models.items()
+    }
     summary = {
         "data": data,
         "base": model,

@@ -51,8 +51,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer, get_peft_config
 
 from actforge.pipelines.policy.models import Policy, load_policy, model_folder
-from actforge.pipelines.publish.layout import ACT
 from actforge.pipelines.text.critic import ANSWER_OPEN, OBJECTIVES, PROTOCOLS
+from actforge.schemas.vocab import ACT
 from actforge.trainers.curve import CriticCurve
 from actforge.trainers.data import agent_dataset, critic_dataset, published_splits, sft_dataset
 from actforge.trainers.evaluate import ACTION_TOKENS, critic_rows
@@ -230,53 +230,7 @@ def train(
     tokenizer = AutoTokenizer.from_pretrained(
         folder, local_files_only=True, padding_side="left", truncation_side="left"
     )
-    if kind == "sft":
-        trainer = SFTTrainer(
-            model=str(folder),
-            args=args,
-            train_dataset=sft_dataset(data, TRAIN_SPLIT, tokenizer),
-            processing_class=tokenizer,
-            peft_config=lora,
-        )
-    elif objective == "exact":
-        init = {"dtype": "auto"} | (args.model_init_kwargs or {})  # as TRL loads a model by path
-        critic = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **init)
-        reference = None  # none without a KL term; with LoRA, the base is the model with its adapter off
-        if lora is not None:
-            critic = get_peft_model(critic, lora)
-        elif args.beta:
-            reference = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **init)
-        trainer = ExactCriticTrainer(
-            model=critic,
-            args=args,
-            train_dataset=tokenized_critic_dataset(
-                critic_dataset(data, TRAIN_SPLIT, tokenizer, chosen, args.seed), tokenizer
-            ),
-            processing_class=tokenizer,
-            ref_model=reference,
-        )
-    elif kind == "act":
-        rewards, _ = critic_rewards(chosen)
-        trainer = GRPOTrainer(
-            model=str(folder),
-            reward_funcs=rewards,
-            args=args,
-            train_dataset=critic_dataset(data, TRAIN_SPLIT, tokenizer, chosen, args.seed),
-            processing_class=tokenizer,
-            rollout_func=reason_rollout(reasoning_budget(args.max_completion_length))
-            if chosen == "reason"
-            else None,
-            peft_config=lora,
-        )
-    else:
-        trainer = GRPOTrainer(
-            model=str(folder),
-            reward_funcs=[action_reward],
-            args=args,
-            train_dataset=agent_dataset(data, TRAIN_SPLIT, tokenizer),
-            processing_class=tokenizer,
-            peft_config=lora,
-        )
+    trainer = _trainer(kind, objective, chosen, folder, args, tokenizer, data, lora)
     curve = None
     if kind == "act" and curve_every:
         rows = {split: critic_rows(data, split, curve_max_pairs) for split in held_out_splits(data)}
@@ -297,14 +251,71 @@ def train(
         "objective": objective,
         "lora": None if lora is None else {"r": lora.r, "alpha": lora.lora_alpha, "adapter": ADAPTER_DIR},
         "train_seconds": seconds,
-        **(
-            {"curve": curve.points, "kept_step": curve.kept_step, "curve_seconds": curve.seconds}
-            if curve
-            else {}
-        ),
     }
+    if curve:
+        run |= {"curve": curve.points, "kept_step": curve.kept_step, "curve_seconds": curve.seconds}
     (Path(args.output_dir) / RUN_FILE).write_text(json.dumps(run, indent=2, sort_keys=True) + "\n", "utf-8")
     return Path(args.output_dir)
+
+
+def _trainer(
+    kind: str,
+    objective: str,
+    chosen: str,
+    folder: Path,
+    args: Any,
+    tokenizer: Any,
+    data: str,
+    lora: Any,
+) -> Any:
+    """The TRL trainer for `kind`: SFT on expert actions, the exact-expectation critic trainer,
+    GRPO on the critic task (`act`, answering by protocol `chosen`), or GRPO on actions."""
+    if kind == "sft":
+        return SFTTrainer(
+            model=str(folder),
+            args=args,
+            train_dataset=sft_dataset(data, TRAIN_SPLIT, tokenizer),
+            processing_class=tokenizer,
+            peft_config=lora,
+        )
+    if objective == "exact":
+        init = {"dtype": "auto"} | (args.model_init_kwargs or {})  # as TRL loads a model by path
+        critic = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **init)
+        reference = None  # none without a KL term; with LoRA, the base is the model with its adapter off
+        if lora is not None:
+            critic = get_peft_model(critic, lora)
+        elif args.beta:
+            reference = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **init)
+        return ExactCriticTrainer(
+            model=critic,
+            args=args,
+            train_dataset=tokenized_critic_dataset(
+                critic_dataset(data, TRAIN_SPLIT, tokenizer, chosen, args.seed), tokenizer
+            ),
+            processing_class=tokenizer,
+            ref_model=reference,
+        )
+    if kind == "act":
+        rewards, _ = critic_rewards(chosen)
+        return GRPOTrainer(
+            model=str(folder),
+            reward_funcs=rewards,
+            args=args,
+            train_dataset=critic_dataset(data, TRAIN_SPLIT, tokenizer, chosen, args.seed),
+            processing_class=tokenizer,
+            rollout_func=reason_rollout(reasoning_budget(args.max_completion_length))
+            if chosen == "reason"
+            else None,
+            peft_config=lora,
+        )
+    return GRPOTrainer(
+        model=str(folder),
+        reward_funcs=[action_reward],
+        args=args,
+        train_dataset=agent_dataset(data, TRAIN_SPLIT, tokenizer),
+        processing_class=tokenizer,
+        peft_config=lora,
+    )
 
 
 def _save(trainer: Any, output_dir: Path) -> None:

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace, trl: list[str]) -> int:
     # Ctrl-C stops the runner the way SIGTERM does (its own graceful stop: no new runs, in-flight runs
     # ended, then `serve` returns). Left to asyncio, SIGINT only cancels the runner's main task, and
     # that cancellation was seen lost: 30 s after the signal serve's loop still waited and a child
-    # process had started 27 s after it (tests/test_schedule.py, on a fresh clone).
+    # process had started 27 s after it (tests/flows/test_schedule.py, on a fresh clone).
     signal.signal(signal.SIGINT, lambda _signum, _frame: os.kill(os.getpid(), signal.SIGTERM))
     refresh.serve(name=name, cron=args.cron, interval=args.interval, parameters=parameters, limit=1)
     return 0

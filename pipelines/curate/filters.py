@@ -11,11 +11,9 @@ from dataclasses import asdict, dataclass
 
 from actforge.pipelines.text.actions import normalise, parse_action
 from actforge.schemas import State
+from actforge.schemas.vocab import ACCEPTED, OK, REJECTED, SAMPLE_REASONS
 
-ACCEPTED = "accepted"
-REJECTED = "rejected"
 ADMISSIBLE_MODES = ("off", "map", "require")
-NOT_WORSE = "not_worse"
 
 
 @dataclass(frozen=True)
@@ -36,9 +34,16 @@ class FilterConfig:
 
 @dataclass(frozen=True)
 class Verdict:
+    """What became of one output: the action read from it, accepted or rejected, and why
+    (a key of `schemas.vocab.SAMPLE_REASONS`, which the card documents)."""
+
     action: str
     verdict: str
     reason: str
+
+    def __post_init__(self) -> None:
+        if self.reason not in SAMPLE_REASONS:
+            raise ValueError(f"unknown sample reason {self.reason!r}; add it to schemas.vocab.SAMPLE_REASONS")
 
 
 def _to_admissible(action: str, state: State, config: FilterConfig) -> str | None:
@@ -93,4 +98,4 @@ def _judge_one(raw: str, state: State, config: FilterConfig, expert: str, seen: 
     if norm in seen:
         return Verdict(action, REJECTED, "duplicate")
     seen.add(norm)
-    return Verdict(action, ACCEPTED, "ok")
+    return Verdict(action, ACCEPTED, OK)

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from actforge.pipelines.curate.filters import ACCEPTED
 from actforge.pipelines.text.actions import normalise
 from actforge.schemas import STORED_PAIR_SCHEMA, Sample, State
 from actforge.schemas.ids import pair_id
+from actforge.schemas.vocab import ACCEPTED
 
 
 def pairs_table(states: Sequence[State], samples: Sequence[Sample]) -> pa.Table:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from actforge.pipelines.curate.filters import REJECTED, FilterConfig, Verdict, judge
+from actforge.pipelines.curate.filters import FilterConfig, Verdict, judge
 from actforge.pipelines.policy.params import Backend, SamplingParams
-from actforge.pipelines.policy.server import SERVER_ERROR
 from actforge.pipelines.text.prompts import ACTION_PREFIX
 from actforge.schemas import Sample, State
 from actforge.schemas.ids import derive_seed, sample_id
+from actforge.schemas.vocab import REJECTED, SERVER_ERROR
 
 
 def sample_states(

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREFIX = "openai:"
-SERVER_ERROR = "server_error"  # a sample's reason when the server's answer was an error or garbage
 MAX_RETRIES = 4
 TIMEOUT_SECONDS = 120.0
 NO_KEY = "EMPTY"  # what local servers (vLLM, transformers serve) accept when they check no key

@@ -1,32 +1,37 @@
-"""The dataset card (README.md): Hub front matter, then prose, columns, counts and versions.
+"""The dataset card (README.md): the template `card.md` (Hub front matter, then prose) filled in
+with columns, counts, versions and vocabularies.
 
-Everything in it comes from the manifest (data) and the schemas' column docs; nothing is parsed
-back out of rendered markdown.
+Everything in it comes from the manifest (data), the schemas' column docs and `schemas.vocab`;
+nothing is parsed back out of rendered markdown.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from string import Template
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from actforge.pipelines.publish.layout import ACT, DEFAULT, FOLDERS, STATES
+from actforge.pipelines.publish.layout import FOLDERS
 from actforge.schemas import ACT_SCHEMA, PAIR_SCHEMA, STATE_SCHEMA, doc
-from actforge.schemas.vocab import OUTCOMES
+from actforge.schemas.vocab import (
+    ACT,
+    CONFIGS,
+    DEFAULT,
+    OUTCOME_MEANINGS,
+    OUTCOMES,
+    QUARANTINE_REASONS,
+    SAMPLE_REASONS,
+    STATES,
+)
 
 SCHEMAS = {DEFAULT: PAIR_SCHEMA, ACT: ACT_SCHEMA, STATES: STATE_SCHEMA}
 SAMPLE_CHARS, SAMPLE_ITEMS = 240, 3  # longest text and list shown in the card's sample row
-
-CITATION = """@misc{liu2026act,
-  title         = {Agentic Critical Training},
-  author        = {Liu and others},
-  year          = {2026},
-  eprint        = {2603.08706},
-  archivePrefix = {arXiv},
-}"""
+TEMPLATE = Template((Path(__file__).parent / "card.md").read_text(encoding="utf-8"))
 
 
 def summary(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +114,7 @@ def _front_matter(manifest: dict[str, Any]) -> str:
             {"config_name": config, "features": [_feature(f) for f in SCHEMAS[config]]} for config in FOLDERS
         ],
     }
-    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n"
+    return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
 
 
 def _bullets(mapping: dict[str, Any], indent: str = "") -> list[str]:
@@ -140,23 +145,6 @@ def _sample_section(sample: dict[str, Any] | None) -> list[str]:
         "```",
         "",
     ]
-
-
-PROMPT_NOTE = """Each row of the default config is self-contained: one row is enough to render a
-critic prompt. The `act` config holds that prompt ready for TRL, every pair twice (expert in slot 1,
-then in slot 2, on adjacent rows): a conversational `prompt` (system and user messages showing the
-state, then "Action 1" and "Action 2") and `expert_slot`, the slot of the expert's action. A critic
-that always names one slot is right on exactly half of the rows and on both orders of no pair. The
-answer is `<answer>1</answer>` or `<answer>2</answer>`; `actforge train act` opens the `<answer>` tag
-itself (or appends it after a bounded reasoning budget) so even a small model answers. The `states`
-config has one row per expert state for agent training (SFT, action GRPO) and evaluation.
-
-```python
-import datasets
-act = datasets.load_dataset("<path or repo>", "act")   # feeds trl.GRPOTrainer directly
-# reward: 1.0 when the completion's single <answer> names row["expert_slot"], else 0.0
-states = datasets.load_dataset("<path or repo>", "states")
-```"""
 
 
 def _report_section(report: list[dict[str, str]]) -> list[str]:
@@ -202,66 +190,50 @@ def _built_with_section(versions: dict[str, str] | None) -> list[str]:
     ]
 
 
-def render_card(manifest: dict[str, Any], sample: dict[str, Any] | None = None) -> str:
-    """The dataset card (README.md) for a manifest: front matter for the Hub, then prose."""
-    provenance = manifest["provenance"]
-    history_chars = manifest["history_chars"]
-    body = [
-        "# ACT critique pairs",
-        "",
-        "Critique pairs for Agentic Critical Training (ACT; Liu et al., 2026, arXiv:2603.08706). Each row",
-        "is one decision point of an expert agent trajectory (instruction, earlier steps, current",
-        "observation) with the expert's action and an alternative action sampled from a base policy.",
-        "A critic learns to tell which of the two actions is better.",
-        "",
-        "## Load",
-        "",
-        "```python",
-        "import datasets",
-        "",
-        'pairs = datasets.load_dataset("<path or repo>")  # a local folder or a Hub repo id',
-        "```",
-        "",
-        "## Columns",
-        "",
-        *[f"- `{f.name}` ({f.type}): {doc(f)}" for f in PAIR_SCHEMA],
-        "",
-        f"`history` holds the latest earlier steps whose text fits {history_chars} characters;",
-        "`history_omitted` counts the older steps left out (the full trajectory stays in the build's store).",
-        "",
-        *_sample_section(sample),
-        *_report_section(manifest.get("report", [])),
-        "## Splits",
-        "",
-        summary_markdown(summary(manifest)),
-        "Splits are by trajectory: no trajectory appears in two splits.",
-        "",
-        "## Provenance",
-        "",
-        "- sources: " + (", ".join(f"`{s}`" for s in provenance.get("sources") or []) or "none"),
-        *_bullets({k: v for k, v in provenance.items() if k != "sources"}),
-        "",
-        f"Schema version: `{manifest['schema_version']}`.",
-        "",
-        *_built_with_section(manifest.get("built_with")),
-        "## Versions",
-        "",
-        "| version | parent | trajectories added | states added | pairs added |",
-        "| ---: | ---: | ---: | ---: | ---: |",
-        *[
-            f"| {h['version']} | {h['parent_version'] or '-'} | {h['added']['trajectories']} | "
-            f"{h['added']['states']} | {sum(h['added']['pairs'].values())} |"
-            for h in manifest.get("history", [])
-        ],
-        "",
-        "## Critic prompts: the `act` config",
-        "",
-        PROMPT_NOTE,
-        "",
-        "## Citation",
-        "",
-        "```bibtex",
-        CITATION,
-        "```",
+def _versions_rows(history: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"| {h['version']} | {h['parent_version'] or '-'} | {h['added']['trajectories']} | "
+        f"{h['added']['states']} | {sum(h['added']['pairs'].values())} |"
+        for h in history
     ]
-    return _front_matter(manifest) + "\n" + "\n".join(body) + "\n"
+
+
+def _vocabularies() -> list[str]:
+    """The card's glossary, from `schemas.vocab`: configs, verdict and quarantine reasons, outcomes."""
+    tables = (
+        ("Configs", "config", CONFIGS),
+        ("Sample reasons (`samples_by_reason`)", "reason", SAMPLE_REASONS),
+        ("Quarantine reasons (`quarantined_by_reason`)", "reason", QUARANTINE_REASONS),
+        ("Verified outcomes (`--verify`, `--drop-outcome`)", "outcome", OUTCOME_MEANINGS),
+    )
+    lines: list[str] = []
+    for title, key, meanings in tables:
+        lines += ["", f"### {title}", "", f"| {key} | meaning |", "| --- | --- |"]
+        lines += [f"| `{name}` | {meaning} |" for name, meaning in meanings.items()]
+    return lines[1:]
+
+
+def _block(lines: list[str]) -> str:
+    """Optional sections: their lines and a blank line after them, or nothing."""
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def render_card(manifest: dict[str, Any], sample: dict[str, Any] | None = None) -> str:
+    """The dataset card (README.md) for a manifest: `card.md` filled in from the manifest."""
+    provenance = manifest["provenance"]
+    sources = ", ".join(f"`{s}`" for s in provenance.get("sources") or []) or "none"
+    return TEMPLATE.substitute(
+        front_matter=_front_matter(manifest),
+        columns="\n".join(f"- `{f.name}` ({f.type}): {doc(f)}" for f in PAIR_SCHEMA),
+        history_chars=manifest["history_chars"],
+        sample=_block(_sample_section(sample)),
+        report=_block(_report_section(manifest.get("report", []))),
+        splits=summary_markdown(summary(manifest)),
+        provenance="\n".join(
+            [f"- sources: {sources}", *_bullets({k: v for k, v in provenance.items() if k != "sources"})]
+        ),
+        schema_version=manifest["schema_version"],
+        built_with=_block(_built_with_section(manifest.get("built_with"))),
+        versions=_block(_versions_rows(manifest.get("history", []))),
+        vocabularies="\n".join(_vocabularies()),
+    )

@@ -68,17 +68,7 @@ def publish(
     A publish whose content equals the current version writes nothing (every file stays byte for
     byte); otherwise it becomes the next version, recording its parent and what it added.
     """
-    if shard_rows < 1:
-        raise ValueError(f"shard_rows must be positive, got {shard_rows}")
-    unknown = sorted(set(stats["pairs_by_split"]) - set(SPLITS))
-    if unknown:
-        raise ValueError(f"unknown split values {unknown}; expected {list(SPLITS)}")
-    if stats["pairs"] == 0:
-        why = {k: stats[k] for k in ("trajectories", "states", "samples", "quarantined")}
-        reasons = (
-            stats["quarantined_by_reason"] | stats["samples_by_reason"] | stats.get("pairs_rejected", {})
-        )
-        raise ValueError(f"no pairs to publish: {why}, reasons {reasons}")
+    _check(stats, shard_rows)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     root = out.resolve()
@@ -113,6 +103,21 @@ def publish(
     if store.last_publish(root) != manifest:
         store.record_publish(root, manifest)
     return manifest
+
+
+def _check(stats: dict[str, Any], shard_rows: int) -> None:
+    """Refuse a publish that would write nothing useful, saying why (reasons counted)."""
+    if shard_rows < 1:
+        raise ValueError(f"shard_rows must be positive, got {shard_rows}")
+    unknown = sorted(set(stats["pairs_by_split"]) - set(SPLITS))
+    if unknown:
+        raise ValueError(f"unknown split values {unknown}; expected {list(SPLITS)}")
+    if stats["pairs"] == 0:
+        why = {k: stats[k] for k in ("trajectories", "states", "samples", "quarantined")}
+        reasons = (
+            stats["quarantined_by_reason"] | stats["samples_by_reason"] | stats.get("pairs_rejected", {})
+        )
+        raise ValueError(f"no pairs to publish: {why}, reasons {reasons}")
 
 
 def _rows(

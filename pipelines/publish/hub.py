@@ -127,23 +127,7 @@ def _push_once(
 ) -> dict[str, Any]:
     """One diff-and-commit against the current head of `branch`."""
     head = _head(api, repo_id, branch, private)
-    remote = {
-        entry.path: entry
-        for entry in api.list_repo_tree(repo_id, recursive=True, revision=head, repo_type=REPO_TYPE)
-        if isinstance(entry, RepoFile)
-    }
-    plots = [plot["path"] for plot in manifest.get("report", [])]
-    local = [shard["path"] for shard in manifest["shards"]] + plots + [CARD, MANIFEST]
-    added = [path for path in local if not _same(out / path, remote.get(path))]
-    keep = set(local)
-    deleted = sorted(
-        path
-        for path in remote
-        if path.split("/", 1)[0] in FOLDERS.values()
-        and path.count("/") == 1
-        and SHARD_NAME.match(path.split("/", 1)[1])
-        and path not in keep
-    )
+    added, deleted = _changes(api, out, manifest, repo_id, head)
     version = int(manifest.get("version", 1))
     tag = f"v{version}"
     tags = {ref.name: ref.target_commit for ref in api.list_repo_refs(repo_id, repo_type=REPO_TYPE).tags}
@@ -187,6 +171,31 @@ def _push_once(
         len(deleted),
     )
     return _result(repo_id, branch, done, added, deleted)
+
+
+def _changes(
+    api: HfApi, out: Path, manifest: dict[str, Any], repo_id: str, head: str
+) -> tuple[list[str], list[str]]:
+    """The files of `out` that differ from the repo at `head`, and the repo's shards this version
+    no longer has (stale shards of configs we publish; other files in the repo stay)."""
+    remote = {
+        entry.path: entry
+        for entry in api.list_repo_tree(repo_id, recursive=True, revision=head, repo_type=REPO_TYPE)
+        if isinstance(entry, RepoFile)
+    }
+    plots = [plot["path"] for plot in manifest.get("report", [])]
+    local = [shard["path"] for shard in manifest["shards"]] + plots + [CARD, MANIFEST]
+    added = [path for path in local if not _same(out / path, remote.get(path))]
+    keep = set(local)
+    deleted = sorted(
+        path
+        for path in remote
+        if path.split("/", 1)[0] in FOLDERS.values()
+        and path.count("/") == 1
+        and SHARD_NAME.match(path.split("/", 1)[1])
+        and path not in keep
+    )
+    return added, deleted
 
 
 def _landed(api: HfApi, repo_id: str, head: str, done: _Done) -> bool:

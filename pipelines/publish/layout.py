@@ -14,11 +14,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from actforge.schemas import SPLITS
+from actforge.schemas.vocab import ACT, DEFAULT, SPLITS, STATES
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
-DEFAULT, ACT, STATES = "default", "act", "states"
 # Config -> folder: raw pairs under data/ (the Hub's default), TRL-ready critic examples under act/,
 # one row per expert state (what agent training and next-action evaluation need) under states/.
 FOLDERS = {DEFAULT: "data", ACT: "act", STATES: "states"}

@@ -17,14 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import polars as pl
 from tqdm import tqdm
 
-from actforge.pipelines.publish.layout import DEFAULT, REPORT, read_manifest
+from actforge.pipelines.publish.layout import REPORT, read_manifest
 from actforge.schemas import SPLITS
-from actforge.schemas.vocab import OUTCOMES
+from actforge.schemas.vocab import DEFAULT, METRICS, OUTCOMES
 
 PAGE = "report.html"
 TOP_ALTERNATIVES = 15
@@ -40,17 +38,8 @@ CURVES: dict[str, tuple[str, ...]] = {
         "curve/test/consistent_accuracy",
     ),
 }
-# Evaluation metrics shown per run: (label, path in an evaluation result).
-METRICS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("pairs", ("critic", "pairs")),
-    ("consistent", ("critic", "consistent_accuracy")),
-    ("critic acc", ("critic", "accuracy")),
-    ("slot-1 acc", ("critic", "slot_1", "accuracy")),
-    ("slot-2 acc", ("critic", "slot_2", "accuracy")),
-    ("answers slot 1", ("critic", "answers_slot_1")),
-    ("next-action acc", ("action", "accuracy")),
-    ("play score", ("play", "mean_score")),
-)
+# Evaluation columns per run: the pairs scored, then every metric (`schemas.vocab.METRICS`).
+COLUMNS = (("pairs", ("critic", "pairs")), *METRICS)
 
 
 @dataclass(frozen=True)
@@ -95,16 +84,16 @@ def dataset_report(manifest: dict[str, Any], folder: Path) -> list[dict[str, str
     return [{"path": f"{REPORT}/{plot.name}.png", "title": plot.title} for plot in plots]
 
 
-def _pairs(out: Path, manifest: dict[str, Any]) -> pa.Table:
-    """The published pairs (config `default`), the columns the plots use."""
-    columns = ["pair_id", "state_id", "task", "split", "step_index", "expert_action", "alternative_action"]
-    paths = [out / shard["path"] for shard in manifest["shards"] if shard["config"] == DEFAULT]
-    return pa.concat_tables([pq.read_table(path, columns=columns) for path in paths])
+def _pairs(out: Path, manifest: dict[str, Any]) -> pl.LazyFrame:
+    """The published pairs (config `default`) as a lazy scan of their shards: the plots' queries
+    read only the columns they use."""
+    paths = [str(out / shard["path"]) for shard in manifest["shards"] if shard["config"] == DEFAULT]
+    return pl.scan_parquet(paths)
 
 
-def dataset_plots(manifest: dict[str, Any], pairs: pa.Table) -> Iterator[Plot]:
+def dataset_plots(manifest: dict[str, Any], pairs: pl.LazyFrame) -> Iterator[Plot]:
     stats = manifest["stats"]
-    by_task = pairs.group_by(["task", "split"]).aggregate([("pair_id", "count")])
+    by_task = pairs.group_by("task", "split").agg(pl.len().alias("pairs")).collect()
     yield Plot("pairs_by_task", "Pairs per task and split", lambda ax: _stacked(ax, by_task))
     reasons = stats.get("samples_by_reason", {})
     yield Plot("samples_by_reason", "Samples by verdict reason", lambda ax: _bars(ax, reasons, "samples"))
@@ -112,23 +101,32 @@ def dataset_plots(manifest: dict[str, Any], pairs: pa.Table) -> Iterator[Plot]:
         yield Plot(
             "outcomes", "Verified outcomes: alternatives vs expert actions", lambda ax: _outcomes(ax, stats)
         )
-    lengths = {
-        "alternative": pc.utf8_length(pairs["alternative_action"]).to_pylist(),
-        "expert": pc.utf8_length(pairs["expert_action"]).to_pylist(),
-    }
-    yield Plot("action_length", "Action length (characters)", lambda ax: _histograms(ax, lengths, "pairs"))
-    states = pairs.group_by("state_id").aggregate([("step_index", "max"), ("pair_id", "count")])
-    history = {"steps before the state": states["step_index_max"].to_pylist()}
+    lengths = pairs.select(
+        alternative=pl.col("alternative_action").str.len_chars(),
+        expert=pl.col("expert_action").str.len_chars(),
+    ).collect()
+    yield Plot(
+        "action_length",
+        "Action length (characters)",
+        lambda ax: _histograms(ax, {name: lengths[name].to_list() for name in lengths.columns}, "pairs"),
+    )
+    states = (
+        pairs.group_by("state_id").agg(pl.col("step_index").max(), pl.len().alias("alternatives")).collect()
+    )
+    history = {"steps before the state": states["step_index"].to_list()}
     yield Plot("history_length", "History length", lambda ax: _histograms(ax, history, "states"))
-    per_state = {"alternatives per state": states["pair_id_count"].to_pylist()}
+    per_state = {"alternatives per state": states["alternatives"].to_list()}
     yield Plot(
         "alternatives_per_state",
         "Distinct alternatives per state",
         lambda ax: _histograms(ax, per_state, "states"),
     )
-    top = pairs.group_by("alternative_action").aggregate([("pair_id", "count")])
-    top = top.sort_by([("pair_id_count", "descending"), ("alternative_action", "ascending")]).slice(
-        0, TOP_ALTERNATIVES
+    top = (
+        pairs.group_by("alternative_action")
+        .agg(pl.len().alias("pairs"))
+        .sort(["pairs", "alternative_action"], descending=[True, False])
+        .head(TOP_ALTERNATIVES)
+        .collect()
     )
     yield Plot(
         "top_alternatives", f"The {TOP_ALTERNATIVES} most frequent alternatives", lambda ax: _top(ax, top)
@@ -202,9 +200,9 @@ def _save(plot: Plot, path: Path) -> Path:
     return path
 
 
-def _stacked(ax: Any, by_task: pa.Table) -> None:
-    tasks = sorted(set(by_task["task"].to_pylist()))
-    counts = {(r["task"], r["split"]): r["pair_id_count"] for r in by_task.to_pylist()}
+def _stacked(ax: Any, by_task: pl.DataFrame) -> None:
+    tasks = sorted(set(by_task["task"].to_list()))
+    counts = {(r["task"], r["split"]): r["pairs"] for r in by_task.iter_rows(named=True)}
     bottom = [0] * len(tasks)
     for split in SPLITS:
         heights = [counts.get((task, split), 0) for task in tasks]
@@ -247,9 +245,9 @@ def _histograms(ax: Any, series: dict[str, list[int]], label: str) -> None:
     ax.legend()
 
 
-def _top(ax: Any, top: pa.Table) -> None:
-    names = [text if len(text) <= 40 else text[:37] + "..." for text in top["alternative_action"].to_pylist()]
-    ax.barh(names[::-1], top["pair_id_count"].to_pylist()[::-1])
+def _top(ax: Any, top: pl.DataFrame) -> None:
+    names = [text if len(text) <= 40 else text[:37] + "..." for text in top["alternative_action"].to_list()]
+    ax.barh(names[::-1], top["pairs"].to_list()[::-1])
     ax.set_xlabel("pairs")
     ax.tick_params(axis="y", labelsize=7)
 
@@ -305,10 +303,10 @@ def _page(
     for run, results in tables:
         if not results:
             continue
-        header = "".join(f"<th>{html.escape(label)}</th>" for label, _ in METRICS)
+        header = "".join(f"<th>{html.escape(label)}</th>" for label, _ in COLUMNS)
         rows = "".join(
             f"<tr><td>{html.escape(name)}</td>"
-            + "".join(f"<td>{html.escape(_value(result, path))}</td>" for _, path in METRICS)
+            + "".join(f"<td>{html.escape(_value(result, path))}</td>" for _, path in COLUMNS)
             + "</tr>"
             for name, result in results
         )

@@ -20,6 +20,7 @@ from actforge.schemas import (
     trajectory_tables,
 )
 from actforge.schemas.ids import content_hash
+from actforge.schemas.vocab import QUARANTINE_REASONS
 
 FILE_FORMATS: tuple[str, ...] = ("native", "eto", "agentgym", "messages")
 SCIENCEWORLD = "scienceworld:"  # the prefix of live ScienceWorld specs
@@ -52,6 +53,9 @@ class Collected:
 
 
 def quarantine(source: str, position: str, reason: str, detail: str, raw: str) -> Quarantined:
-    """Build a quarantine record; its id is a content hash so re-runs do not duplicate it."""
+    """Build a quarantine record; its id is a content hash so re-runs do not duplicate it.
+    `reason` must be one of `schemas.vocab.QUARANTINE_REASONS`, which the card documents."""
+    if reason not in QUARANTINE_REASONS:
+        raise ValueError(f"unknown quarantine reason {reason!r}; add it to schemas.vocab.QUARANTINE_REASONS")
     qid = content_hash("quarantine", [source, position, reason, raw])
     return Quarantined(qid, source, position, reason, detail, raw)

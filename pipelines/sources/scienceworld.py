@@ -16,7 +16,7 @@ processing order and the gold agent's search changed from one load to the next (
 variation 0 focused on the butterfly, the dove or the blue jay) and with what ran earlier in the
 JVM. `start` launches the JVM with every identity hash the same constant: set order then follows
 insertion order, and a (task, variation) always gives the same world, gold path and observations
-(tests/test_live_determinism.py).
+(tests/flows/test_live_determinism.py).
 """
 
 from __future__ import annotations

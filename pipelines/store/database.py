@@ -15,7 +15,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +24,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from actforge.pipelines.curate.filters import NOT_WORSE
-from actforge.pipelines.store.ddl import columns_ddl, duckdb_type
+from actforge.pipelines.store.ddl import columns_ddl
 from actforge.pipelines.store.legacy import migrate_if_legacy
+from actforge.pipelines.store.queries import cast_batches, cursor, dataset_counts, published_sql, wanted
 from actforge.schemas import (
-    PAIR_ORDER,
     PAIR_SCHEMA,
     POLICY_ALIAS_SCHEMA,
     PUBLISH_SCHEMA,
-    STATE_ORDER,
     STATE_SCHEMA,
     STORE_TABLES,
     conform,
@@ -158,20 +156,10 @@ class Store:
         (count,) = self.con.execute(f"INSERT INTO {table} {first}", params).fetchall()[0]
         return int(count)
 
-    @contextmanager
-    def _cursor(self, tables: dict[str, pa.Table]) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor that sees `tables` (Arrow data, never SQL text) under their names."""
-        cur = self.con.cursor()
-        try:
-            for name, table in tables.items():
-                cur.register(name, table)
-            yield cur
-        finally:
-            cur.close()
+    def _cursor(self, tables: dict[str, pa.Table]) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return cursor(self.con, tables)
 
-    @staticmethod
-    def _wanted(key: str, ids: Iterable[str]) -> pa.Table:
-        return pa.table({key: pa.array(sorted(set(ids)), pa.string())})
+    _wanted = staticmethod(wanted)
 
     def state_ids(self, trajectory_ids: Iterable[str], max_states: int | None = None) -> list[str]:
         """States of these trajectories by id: the first `max_states` (a hash order, so spread out)."""
@@ -255,64 +243,6 @@ class Store:
             sql = "SELECT trajectory_id FROM trajectories JOIN wanted USING (trajectory_id) ORDER BY 1"
             return [r[0] for r in cur.execute(sql).fetchall()]
 
-    def _published_sql(self, kind: str, history_chars: int) -> str:
-        """Published rows of the wanted trajectories (or states), with their history windows.
-
-        A state's window is the latest earlier steps whose text fits `history_chars`: the steps it
-        omits are those whose `chars_before` lies more than the budget below its own, counted by one
-        window function over `chars_before`; the kept steps are then one range join.
-        """
-        budget = int(history_chars)
-        if budget < 0:
-            raise ValueError(f"history budget must be >= 0 characters, got {history_chars}")
-        meta = "t.source, t.task, t.environment, t.split, t.instruction"
-        rows = (
-            "SELECT p.*, st.trajectory_id, st.step_index, st.observation, st.action AS expert_action, "
-            "va.outcome, va.score_delta, va.outcome_observation, ve.outcome AS expert_outcome, "
-            f"ve.score_delta AS expert_score_delta, {meta} "
-            "FROM pairs p JOIN steps st USING (state_id) JOIN wanted_split USING (trajectory_id) "
-            "JOIN trajectories t USING (trajectory_id) "
-            "LEFT JOIN verifications va ON va.state_id = p.state_id AND va.action = p.alternative_action "
-            "LEFT JOIN verifications ve ON ve.state_id = p.state_id AND ve.action = st.action "
-            "WHERE va.outcome IS NULL OR va.outcome NOT IN (SELECT outcome FROM dropped)"
-            if kind == "pairs"
-            else "SELECT st.state_id, st.trajectory_id, st.step_index, st.observation, "
-            f"st.action AS expert_action, {meta} FROM steps st JOIN wanted_split USING (trajectory_id) "
-            "JOIN wanted_states USING (state_id) JOIN trajectories t USING (trajectory_id)"
-        )
-        schema, order = (PAIR_SCHEMA, PAIR_ORDER) if kind == "pairs" else (STATE_SCHEMA, STATE_ORDER)
-        empty = f"[]::{duckdb_type(schema.field('history').type)}"
-        special = {
-            "history": f"coalesce(w.history, {empty}) AS history",
-            "history_omitted": "n.history_omitted",
-        }
-        columns = ", ".join(special.get(name, f"r.{name}") for name in schema.names)
-        return f"""
-            WITH rows AS ({rows}),
-            omitted AS (
-                SELECT state_id, count(*) OVER (
-                    PARTITION BY trajectory_id ORDER BY chars_before
-                    RANGE BETWEEN UNBOUNDED PRECEDING AND {budget + 1} PRECEDING
-                ) AS history_omitted
-                FROM steps JOIN wanted_split USING (trajectory_id)
-            ),
-            needed AS (
-                SELECT DISTINCT r.state_id, r.trajectory_id, r.step_index, o.history_omitted
-                FROM rows r JOIN omitted o USING (state_id)
-            ),
-            windows AS (
-                SELECT n.state_id, list(
-                    {{'observation': s.observation, 'action': s.action}} ORDER BY s.step_index
-                ) AS history
-                FROM needed n JOIN steps s ON s.trajectory_id = n.trajectory_id
-                    AND s.step_index >= n.history_omitted AND s.step_index < n.step_index
-                GROUP BY n.state_id
-            )
-            SELECT {columns}
-            FROM rows r JOIN needed n USING (state_id) LEFT JOIN windows w USING (state_id)
-            ORDER BY {", ".join(f"r.{c}" for c in order)}
-        """
-
     def published(
         self,
         kind: str,
@@ -349,8 +279,8 @@ class Store:
         cur = self.con.cursor()
         for name, table in tables.items():
             cur.register(name, table)
-        reader = cur.sql(self._published_sql(kind, history_chars)).to_arrow_reader(batch_rows)
-        return pa.RecordBatchReader.from_batches(schema, _cast(reader, schema, cur))
+        reader = cur.sql(published_sql(kind, history_chars)).to_arrow_reader(batch_rows)
+        return pa.RecordBatchReader.from_batches(schema, cast_batches(reader, schema, cur))
 
     def admissible(self, state_ids: Iterable[str]) -> dict[str, tuple[str, ...] | None]:
         """The admissible actions of these states, where their source recorded them."""
@@ -366,69 +296,18 @@ class Store:
         found = row.fetchone()
         return json.loads(found[0]) if found else None
 
+    def counts(
+        self, trajectory_ids: Iterable[str], sources: Iterable[str], drop: Iterable[str] = ()
+    ) -> dict[str, Any]:
+        """What a dataset holds (`store.queries.dataset_counts`)."""
+        return dataset_counts(self.con, trajectory_ids, sources, drop)
+
     def record_publish(self, out: Path, manifest: dict[str, Any]) -> None:
         """Remember the version now in `out` (one row per folder, replaced in one transaction)."""
         row = {"out": _folder(out), "version": manifest["version"], "manifest": json.dumps(manifest)}
         with self.transaction():
             self.con.execute("DELETE FROM publishes WHERE out = $out", {"out": row["out"]})
             self.con.execute("INSERT INTO publishes VALUES ($out, $version, $manifest)", row)
-
-    def counts(
-        self, trajectory_ids: Iterable[str], sources: Iterable[str], drop: Iterable[str] = ()
-    ) -> dict[str, Any]:
-        """What a dataset holds: trajectories, states, samples by verdict, pairs by split (less the
-        ones `drop` leaves out, counted as `not_worse`), verified outcomes per environment, quarantine."""
-        tables = {
-            "wanted": self._wanted("trajectory_id", trajectory_ids),
-            "srcs": self._wanted("source", sources),
-            "dropped": self._wanted("outcome", drop),
-        }
-        states = "SELECT state_id FROM steps JOIN wanted USING (trajectory_id)"
-        samples = f"samples WHERE state_id IN ({states})"
-        with self._cursor(tables) as cur:
-
-            def grouped(column: str, rows: str) -> dict[str, int]:
-                sql = f"SELECT {column}, count(*) FROM {rows} GROUP BY {column} ORDER BY {column}"
-                return {key: int(n) for key, n in cur.execute(sql).fetchall()}
-
-            verdicts = grouped("verdict", samples)
-            reasons = grouped("reason", samples)
-            verified = (
-                "pairs p JOIN steps st USING (state_id) JOIN trajectories t USING (trajectory_id) "
-                "JOIN wanted USING (trajectory_id) "
-                "LEFT JOIN verifications va ON va.state_id = p.state_id AND va.action = p.alternative_action "
-                "LEFT JOIN verifications ve ON ve.state_id = p.state_id AND ve.action = st.action"
-            )
-            kept = "va.outcome IS NULL OR va.outcome NOT IN (SELECT outcome FROM dropped)"
-            pairs = grouped("split", f"{verified} WHERE {kept}")
-            dropped = sum(grouped("split", f"{verified} WHERE NOT ({kept})").values())
-            outcomes: dict[str, dict[str, dict[str, int]]] = {}
-            for side, column in (("alternative", "va.outcome"), ("expert", "ve.outcome")):
-                sql = (
-                    f"SELECT t.environment, {column}, count(*) FROM {verified} WHERE {column} IS NOT NULL "
-                    "GROUP BY ALL ORDER BY ALL"
-                )
-                for environment, outcome, n in cur.execute(sql).fetchall():
-                    outcomes.setdefault(environment, {}).setdefault(side, {})[outcome] = int(n)
-            quarantined = grouped("reason", "quarantine JOIN srcs USING (source)")
-            (n_states,) = cur.execute(f"SELECT count(*) FROM ({states})").fetchone()
-            (n_trajectories,) = cur.execute(
-                "SELECT count(*) FROM trajectories JOIN wanted USING (trajectory_id)"
-            ).fetchone()
-        verification = {"pairs_rejected": {NOT_WORSE: dropped}} if dropped else {}
-        verification |= {"outcomes": outcomes} if outcomes else {}
-        return {
-            "trajectories": int(n_trajectories),
-            "states": int(n_states),
-            "samples": sum(verdicts.values()),
-            "samples_by_verdict": verdicts,
-            "samples_by_reason": reasons,
-            "pairs": sum(pairs.values()),
-            "pairs_by_split": pairs,
-            **verification,
-            "quarantined": sum(quarantined.values()),
-            "quarantined_by_reason": quarantined,
-        }
 
 
 def _folder(out: Path) -> str:
@@ -452,16 +331,3 @@ def _first_per_key(rows: pa.Table, key: str) -> pa.Table:
     indexed = rows.append_column("_row", pa.array(range(rows.num_rows), pa.int64()))
     first = indexed.group_by(key, use_threads=False).aggregate([("_row", "min")])["_row_min"]
     return rows.take(pc.take(first, pc.sort_indices(first)))  # ascending: the batch order
-
-
-def _cast(
-    reader: pa.RecordBatchReader, schema: pa.Schema, cur: duckdb.DuckDBPyConnection
-) -> Iterator[pa.RecordBatch]:
-    """DuckDB's batches cast to the published schema; the cursor closes when the stream ends."""
-    try:
-        for batch in reader:
-            yield pa.RecordBatch.from_arrays(
-                [batch.column(i).cast(f.type) for i, f in enumerate(schema)], schema=schema
-            )
-    finally:
-        cur.close()

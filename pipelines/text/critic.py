@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from actforge.pipelines.text.prompts import few_shot_for, render_chat
 from actforge.schemas import ACT_SCHEMA
+from actforge.schemas.vocab import omitted_steps
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -56,7 +57,7 @@ def _history_text(history: Sequence[Mapping[str, str]], max_chars: int, omitted:
         kept.append(text)
         used += len(text)
     skipped = omitted + len(history) - len(kept)
-    head = [f"({skipped} earlier steps omitted)"] if skipped else []
+    head = [omitted_steps(skipped)] if skipped else []
     return "\n".join(head + list(reversed(kept))) or "(no earlier steps)"
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from actforge.schemas import State
-from actforge.schemas.vocab import ALFWORLD, GENERIC, SCIENCEWORLD, TEXTWORLD_EXPRESS, WEBSHOP
+from actforge.schemas.vocab import ALFWORLD, GENERIC, SCIENCEWORLD, TEXTWORLD_EXPRESS, WEBSHOP, omitted_steps
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -138,7 +138,7 @@ def _turns(state: State, window: int, shot: FewShot) -> list[dict[str, str]]:
     skipped = state.history_omitted + len(state.history) - len(history)
     first = f"Task: {state.instruction}\n"
     if skipped:
-        first += f"({skipped} earlier steps omitted)\n"
+        first += omitted_steps(skipped) + "\n"
     pending = first
     for step in history:
         messages.append({"role": "user", "content": f"{pending}Observation: {step.observation}"})

@@ -24,7 +24,9 @@ from actforge.pipelines.store.states import load_states
 from actforge.schemas import Quarantined, Sample, State, Step, Trajectory
 from actforge.schemas.ids import sample_id
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "data" / "examples"
+ROOT = Path(__file__).resolve().parents[2]  # the repository, wherever a test module sits under tests/
+EXAMPLES = ROOT / "data" / "examples"
+LEGACY = ROOT / "tests" / "data" / "legacy-1.1"  # a store and dataset from before schema 2.0
 HISTORY_CHARS = BuildConfig.history_chars  # the build's default budget
 
 # --- trajectories ---------------------------------------------------------------------------------
@@ -159,7 +161,7 @@ PROVENANCE = {
     "history_chars": HISTORY_CHARS,
     "license": "apache-2.0",
 }
-BAD_RECORD = quarantine("scienceworld", "line 3", "bad_json", "Expecting value", "{oops")
+BAD_RECORD = quarantine("scienceworld", "line 3", "invalid_json", "Expecting value", "{oops")
 
 
 def publish_pairs(
@@ -185,6 +187,30 @@ def states_per_split(trajectories: TrajectorySpec) -> dict[str, int]:
     for split, length in trajectories.values():
         counts[split] = counts.get(split, 0) + length
     return counts
+
+
+# A small dataset for the commands that read one (eval, report): trajectory -> (split, steps,
+# alternatives per state), 8 test pairs over 5 states and 3 train pairs. conftest's `dataset`.
+SMALL_DATASET = {"t0": ("test", 3, 2), "t1": ("test", 2, 1), "t2": ("train", 3, 1)}
+
+
+def publish_small_dataset(out: Path) -> Path:
+    """SMALL_DATASET published to `out` (all configs), as ScienceWorld-like pairs."""
+    trajectories = [
+        make_trajectory(
+            name,
+            split,
+            tuple(Step(f"This room is called room {i}.", f"go to room {i + 1}") for i in range(length)),
+            f"Your task is to find a non-living thing ({name}).",
+        )
+        for name, (split, length, _k) in SMALL_DATASET.items()
+    ]
+
+    def alternatives(state: State) -> list[str]:
+        return [f"look at thing {j}" for j in range(SMALL_DATASET[state.trajectory_id][2])]
+
+    publish_pairs(out, trajectories, {"seed": 0}, alternatives)
+    return out
 
 
 # --- the refresh tests' project -------------------------------------------------------------------

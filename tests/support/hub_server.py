@@ -30,6 +30,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
+# The tokens the server of conftest's `hub` fixture knows: write and read, new in every test session.
+TOKEN = "hf_test_" + os.urandom(12).hex()
+READ_TOKEN = "hf_read_" + os.urandom(12).hex()
+
 GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"
 DATE = "2026-01-01T00:00:00.000Z"
 TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}

@@ -16,9 +16,8 @@ from actforge.flows.cli import main
 from actforge.pipelines.policy.models import legacy_policy_name, policy_name
 from actforge.pipelines.store.database import STORE_TABLES, Store
 from actforge.schemas import SCHEMA_VERSION
-from tests.support.factories import files_of, make_project
+from tests.support.factories import LEGACY, files_of, make_project
 
-LEGACY = Path(__file__).resolve().parent / "data" / "legacy-1.1"
 LEGACY_POLICY = "tiny-llama@1c9461ea069a"  # the policy name the fixture's samples are keyed by
 
 

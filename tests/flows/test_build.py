@@ -19,8 +19,9 @@ from actforge.flows.cli import main
 from actforge.pipelines.config import BuildConfig
 from actforge.pipelines.sources.registry import collect
 from actforge.pipelines.text.actions import normalise
+from tests.support.factories import EXAMPLES
 
-MIXED = Path(__file__).resolve().parent.parent / "data" / "examples" / "mixed"
+MIXED = EXAMPLES / "mixed"
 
 # The Prefect test server; the recipe test also trains with TRL and plays in the JVM.
 pytestmark = [

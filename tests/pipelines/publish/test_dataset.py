@@ -14,12 +14,14 @@ import pytest
 import yaml
 
 from actforge.pipelines import steps
+from actforge.pipelines.curate.filters import Verdict
 from actforge.pipelines.publish.dataset import publish
 from actforge.pipelines.publish.layout import read_manifest
-from actforge.pipelines.sources.base import Collected
+from actforge.pipelines.sources.base import Collected, quarantine
 from actforge.pipelines.store.database import Store
 from actforge.pipelines.store.states import load_states
 from actforge.schemas import ACT_SCHEMA, PAIR_SCHEMA, SCHEMA_VERSION, STATE_SCHEMA
+from actforge.schemas.vocab import CONFIGS, OUTCOME_MEANINGS, QUARANTINE_REASONS, SAMPLE_REASONS
 from tests.support.factories import (
     BAD_RECORD,
     HISTORY_CHARS,
@@ -83,7 +85,7 @@ def test_publish_writes_loadable_dataset(tmp_path: Path) -> None:
         "pairs": 30,
         "pairs_by_split": {"train": 20, "validation": 5, "test": 5},
         "quarantined": 1,
-        "quarantined_by_reason": {"bad_json": 1},
+        "quarantined_by_reason": {"invalid_json": 1},
     }
     for shard in manifest["shards"]:
         data = (out / shard["path"]).read_bytes()
@@ -153,13 +155,25 @@ def test_card_front_matter_and_body(tmp_path: Path) -> None:
         "temperature: `1.0`",
         "drop_equal_to_expert: `true`",
         "accepted: `30`",
-        "bad_json: `1`",
+        "invalid_json: `1`",
         f"fits {HISTORY_CHARS} characters",
         f"Schema version: `{SCHEMA_VERSION}`",
         'load_dataset("<path or repo>", "act")',
     ):
         assert needle in text, needle
     assert str(tmp_path) not in text
+    glossary = text.split("## Vocabularies", 1)[1].split("## Citation", 1)[0]
+    for meanings in (CONFIGS, SAMPLE_REASONS, QUARANTINE_REASONS, OUTCOME_MEANINGS):
+        for name, meaning in meanings.items():
+            assert f"| `{name}` | {meaning} |" in glossary, name
+
+
+def test_every_reason_a_record_or_sample_is_given_is_in_the_vocabulary() -> None:
+    """The card documents reasons from `schemas.vocab`; a reason not there is refused where it is made."""
+    with pytest.raises(ValueError, match="unknown quarantine reason 'bad_json'"):
+        quarantine("f.jsonl", "line 1", "bad_json", "", "{")
+    with pytest.raises(ValueError, match="unknown sample reason 'meh'"):
+        Verdict("look", "rejected", "meh")
 
 
 def test_card_shows_a_train_row_with_the_longest_history_as_sample(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from actforge.flows.cli import main
 from actforge.pipelines.store.database import Store
-from tests.support.factories import EXAMPLES, publish_pairs
+from tests.support.factories import EXAMPLES, LEGACY, publish_pairs
 
 NATIVE = str(EXAMPLES / "native.jsonl")
 
@@ -157,7 +157,7 @@ def test_a_corrupt_or_truncated_store_says_so(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match=r"store .*garbage.duckdb is corrupt or not a DuckDB store"):
         Store(garbage)
     truncated = tmp_path / "truncated.duckdb"
-    legacy = Path(__file__).resolve().parent / "data" / "legacy-1.1" / "ds.duckdb"
+    legacy = LEGACY / "ds.duckdb"
     truncated.write_bytes(legacy.read_bytes()[:100_000])
     with pytest.raises(RuntimeError, match="is corrupt or not a DuckDB store"):
         Store(truncated)

@@ -9,7 +9,6 @@ time, so each load runs in a fresh Python process with `HF_ENDPOINT` pointing at
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import sys
 import time
@@ -23,10 +22,8 @@ from actforge.flows.cli import main
 from actforge.pipelines.publish.hub import HubError, push_dataset
 from tests.support import hub_server
 from tests.support.factories import TRAJECTORIES, publish_pairs, states_per_split
-from tests.support.hub_server import HubServer
+from tests.support.hub_server import READ_TOKEN, TOKEN, HubServer
 
-TOKEN = "hf_test_" + os.urandom(12).hex()
-READ_TOKEN = "hf_read_" + os.urandom(12).hex()
 HUB_LOGGER = "actforge.pipelines.publish.hub"
 LOGGERS = ("", "huggingface_hub", "httpx2", HUB_LOGGER)
 FORMAT = logging.Formatter("%(levelname)s %(name)s %(message)s")  # also renders tracebacks
@@ -38,12 +35,6 @@ FEWER = {k: v for k, v in TRAJECTORIES.items() if k != "t2"}  # 13 train rows in
 pytestmark = pytest.mark.slow  # the loopback Hub server, and `load_dataset` in fresh interpreters
 
 
-@pytest.fixture(scope="module")
-def hub() -> Iterator[HubServer]:
-    with HubServer(TOKEN, READ_TOKEN) as server:
-        yield server
-
-
 @pytest.fixture(autouse=True)
 def hub_env(
     hub: HubServer,
@@ -52,17 +43,9 @@ def hub_env(
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> Iterator[None]:
-    """Token in HF_TOKEN, a private HF_HOME, everything on loopback, and a transcript of all output."""
-    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    """Beyond conftest's `hub` (token in HF_TOKEN, huggingface_hub on loopback): a private HF_HOME,
+    short retry backoff, and a transcript of all output."""
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    # Import-time settings of huggingface_hub (conftest imports it before this module can set the
-    # environment): no Xet, no telemetry (its agent detection would call huggingface.co), and the
-    # default endpoint on loopback too, so no request can leave this machine.
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_TELEMETRY", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.endpoint)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
     monkeypatch.setattr("actforge.pipelines.publish.hub.BACKOFF_SECONDS", 0.05)
     for name in LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)

@@ -5,20 +5,13 @@ seed alone (not on its batch), shared leading chunks are prefilled once, and the
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
-import pytest
 import torch
 from transformers import TemperatureLogitsWarper, TopPLogitsWarper
 
 from actforge.pipelines.config import BuildConfig
 from actforge.pipelines.policy.decoding import PREFILL_CHUNK, nucleus, sample_prompts, token_batches
-from actforge.pipelines.policy.models import Policy, load_policy
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir: Path) -> Policy:
-    return load_policy(str(tiny_model_dir))
+from actforge.pipelines.policy.models import Policy
 
 
 def _prompts(tiny: Policy, lengths: list[int], seed: int = 0) -> list[list[int]]:

@@ -21,9 +21,8 @@ import pytest
 from actforge.pipelines.publish.dataset import publish
 from actforge.pipelines.publish.layout import read_manifest
 from actforge.pipelines.store.database import Store
-from tests.support.factories import HISTORY_CHARS, PROVENANCE, TRAJECTORIES, add_pairs
+from tests.support.factories import HISTORY_CHARS, PROVENANCE, ROOT, TRAJECTORIES, add_pairs
 
-ROOT = Path(__file__).resolve().parents[1]
 GROWN = TRAJECTORIES | {"t6": ("validation", 3)}
 MORE = GROWN | {"t7": ("test", 2)}
 
@@ -83,7 +82,7 @@ CHILD = textwrap.dedent(
     """
     import os, signal, sys, json
     from pathlib import Path
-    from tests.test_publish_crash import GROWN, publish_from
+    from tests.pipelines.publish.test_dataset_crash import GROWN, publish_from
 
     store, out, function, nth, caller, target = json.loads(sys.argv[1])
     calls = 0
@@ -117,6 +116,7 @@ KILL_POINTS = {
 }
 
 
+@pytest.mark.slow  # a child process per kill point, about 4 s each
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_a_publish_killed_anywhere_is_finished_by_the_next_as_the_next_version(
     tmp_path: Path, point: str

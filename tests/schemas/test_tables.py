@@ -33,9 +33,9 @@ from actforge.schemas import (
     doc,
 )
 from actforge.schemas.columns import COLUMNS
-from tests.support.factories import BAD_RECORD, TRAJECTORIES, publish_pairs, trajectories_of
+from tests.support.factories import BAD_RECORD, LEGACY, TRAJECTORIES, publish_pairs, trajectories_of
 
-LEGACY_STORE = Path(__file__).resolve().parent / "data" / "legacy-1.1" / "ds.duckdb"
+LEGACY_STORE = LEGACY / "ds.duckdb"
 
 
 def _described(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:

@@ -9,7 +9,6 @@ import pytest
 
 from actforge.pipelines.policy.models import load_policy
 from actforge.pipelines.publish.layout import read_manifest
-from actforge.schemas import State, Step
 from actforge.schemas.ids import state_id
 from actforge.trainers.evaluate import (
     ACTION_TOKENS,
@@ -27,34 +26,7 @@ from actforge.trainers.evaluate import (
     score_pairs,
     write_result,
 )
-from tests.support.factories import make_trajectory, publish_pairs
-
-# trajectory -> (split, steps, alternatives per state): 8 test pairs over 5 states, 3 train pairs.
-TRAJECTORIES = {"t0": ("test", 3, 2), "t1": ("test", 2, 1), "t2": ("train", 3, 1)}
-
-
-def make_dataset(out: Path) -> Path:
-    """A published dataset (all configs) of ScienceWorld-like pairs."""
-    trajectories = [
-        make_trajectory(
-            name,
-            split,
-            tuple(Step(f"This room is called room {i}.", f"go to room {i + 1}") for i in range(length)),
-            f"Your task is to find a non-living thing ({name}).",
-        )
-        for name, (split, length, _k) in TRAJECTORIES.items()
-    ]
-
-    def alternatives(state: State) -> list[str]:
-        return [f"look at thing {j}" for j in range(TRAJECTORIES[state.trajectory_id][2])]
-
-    publish_pairs(out, trajectories, {"seed": 0}, alternatives)
-    return out
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_dataset(tmp_path_factory.mktemp("eval") / "ds")
+from tests.support.factories import publish_pairs
 
 
 def rows_of(slots_by_pair: dict[str, tuple[int, ...]]) -> list[dict]:
@@ -202,8 +174,8 @@ def test_format_table() -> None:
     lines = format_table([RESULT, TRAINED], ["base", "ACT"]).splitlines()
     assert lines[0].split()[:5] == ["model", "pairs", "states", "consistent", "critic"]
     assert set(lines[1]) == {"-", " "}
-    assert lines[2].split() == "base 4 5 0.250 0.500 0.750 0.250 0.500 0.200 - -".split()
-    assert lines[3].split() == "ACT 4 5 0.250 0.875 0.750 - 0.500 0.200 25.000 0.500".split()
+    assert lines[2].split() == "base 4 5 0.250 0.500 0.750 0.250 - 0.500 0.200 - -".split()
+    assert lines[3].split() == "ACT 4 5 0.250 0.875 0.750 - - 0.500 0.200 25.000 0.500".split()
     assert len({len(line) for line in lines[:2]}) == 1
     assert format_table([{"model": "m", "play": {"mean_score": 8.0}}]).splitlines()[2].split()[:3] == [
         "m",

@@ -21,9 +21,8 @@ from actforge.pipelines.sources.files import collect_files, detect_format
 from actforge.pipelines.sources.registry import collect
 from actforge.schemas import Step
 from actforge.schemas.ids import split_for, trajectory_id
-from tests.support.factories import Records, records_of
+from tests.support.factories import EXAMPLES, Records, records_of
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "examples"
 MIXED = EXAMPLES / "mixed"
 
 

@@ -9,20 +9,15 @@ from typing import Any
 
 import pytest
 
-from actforge.pipelines.policy.models import Policy, load_policy
+from actforge.pipelines.policy.models import Policy
 from actforge.trainers.play import play, summarise
 
 SPEC = "scienceworld:find-non-living-thing@test:2"
 
 
 @pytest.fixture(scope="module")
-def policy(tiny_model_dir: Path) -> Policy:
-    return load_policy(str(tiny_model_dir))
-
-
-@pytest.fixture(scope="module")
-def result(policy: Policy) -> dict[str, Any]:
-    return play(policy, SPEC, max_steps=3, progress=False)
+def result(tiny: Policy) -> dict[str, Any]:
+    return play(tiny, SPEC, max_steps=3, progress=False)
 
 
 @pytest.mark.slow  # the JVM
@@ -50,8 +45,8 @@ def test_aggregates_are_means_of_the_episodes(result: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow  # the JVM
-def test_greedy_play_is_deterministic(policy: Policy, result: dict[str, Any]) -> None:
-    assert play(policy, SPEC, max_steps=3, progress=False) == result
+def test_greedy_play_is_deterministic(tiny: Policy, result: dict[str, Any]) -> None:
+    assert play(tiny, SPEC, max_steps=3, progress=False) == result
 
 
 @pytest.mark.parametrize(
@@ -63,17 +58,17 @@ def test_greedy_play_is_deterministic(policy: Policy, result: dict[str, Any]) ->
         ),  # the JVM
     ],
 )
-def test_bad_spec_raises(policy: Policy, spec: str, message: str) -> None:
+def test_bad_spec_raises(tiny: Policy, spec: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        play(policy, spec, max_steps=1, progress=False)
+        play(tiny, spec, max_steps=1, progress=False)
 
 
 @pytest.mark.slow  # the JVM
-def test_plays_a_textworld_express_game(policy: Policy) -> None:
+def test_plays_a_textworld_express_game(tiny: Policy) -> None:
     """The same loop on TextWorld Express: its seeds are the variations, its scores are on 0-100,
     and a failed run is the same run again."""
     spec = "twx:twc[numLocations=1,numItemsToPutAway=1]@test:2"
-    result = play(policy, spec, max_steps=3, progress=False)
+    result = play(tiny, spec, max_steps=3, progress=False)
     episodes = result["episodes"]
     assert [(e["task"], e["split"]) for e in episodes] == [("twc", "test")] * 2
     assert sorted(e["variation"] for e in episodes) == [20000, 20001]  # the engine's first test seeds
@@ -82,7 +77,7 @@ def test_plays_a_textworld_express_game(policy: Policy) -> None:
         assert isinstance(episode["score"], int) and 0 <= episode["score"] <= 100
         assert episode["success"] == (episode["score"] == 100)
     assert result["tasks"]["twc"]["episodes"] == 2
-    assert play(policy, spec, max_steps=3, progress=False) == result
+    assert play(tiny, spec, max_steps=3, progress=False) == result
 
 
 def test_summarise_weighs_episodes_equally_across_tasks() -> None:

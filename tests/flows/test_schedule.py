@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.factories import EXAMPLES, ROOT
+
 BIN = Path(sys.executable).parent
-EXAMPLES = ROOT / "data" / "examples"
 DEADLINE_S = 240
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]  # a real `prefect server start`

@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import huggingface_hub.constants
 import pytest
 
 from actforge.flows.cli import main
 from actforge.pipelines.project import load_project
 from tests.support.factories import append_new_trajectory, make_project
-from tests.support.hub_server import HubServer, load_counts
+from tests.support.hub_server import TOKEN, HubServer, load_counts
 
-TOKEN = "hf_test_" + os.urandom(12).hex()
 REPO_ID = "user/ds"
 LOGGERS = ("", "huggingface_hub", "httpx2", "pipelines", "flows", "prefect")
 FORMAT = logging.Formatter("%(levelname)s %(name)s %(message)s")  # also renders tracebacks
@@ -37,27 +34,18 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def hub(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> Iterator[HubServer]:
-    """A loopback Hub holding the token; huggingface_hub pointed at it as HF_ENDPOINT would at import."""
-    with HubServer(TOKEN) as server:
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
-        # `hf_offline` keeps the build off the network; the push is allowed out, but only to loopback.
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_TELEMETRY", True)
-        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", server.endpoint)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-login" / "token"))
-        for name in LOGGERS:
-            caplog.set_level(logging.DEBUG, logger=name)
-        prefect = logging.getLogger("prefect")  # does not propagate to the root logger caplog listens on
-        prefect.addHandler(caplog.handler)
-        try:
-            yield server
-        finally:
-            prefect.removeHandler(caplog.handler)
+@pytest.fixture(autouse=True)
+def hub_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every log record of the push and the build captured, to look for the token in
+    (conftest's `hub` is the loopback Hub; `hf_offline` keeps the build off the network)."""
+    for name in LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name)
+    prefect = logging.getLogger("prefect")  # does not propagate to the root logger caplog listens on
+    prefect.addHandler(caplog.handler)
+    try:
+        yield
+    finally:
+        prefect.removeHandler(caplog.handler)
 
 
 def refresh(config: Path, capfd: pytest.CaptureFixture[str], transcript: list[str], *extra: str) -> str:

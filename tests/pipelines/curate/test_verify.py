@@ -13,9 +13,10 @@ from actforge.pipelines.config import BuildConfig
 from actforge.pipelines.curate.verify import verify
 from actforge.pipelines.sources.registry import collect
 from actforge.schemas.vocab import OUTCOMES
+from tests.support.factories import EXAMPLES
 
 TWX_SMALL = "twx:twc[numLocations=1,numItemsToPutAway=2]@train:2"
-NATIVE = Path(__file__).resolve().parent.parent / "data" / "examples" / "native.jsonl"
+NATIVE = EXAMPLES / "native.jsonl"
 
 pytestmark = pytest.mark.slow  # the JVMs
 

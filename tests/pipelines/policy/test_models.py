@@ -1,6 +1,7 @@
 """A local policy's identity follows its weights: two fine-tunes of one architecture are two
 policies, a store's samples from an older actforge (keyed by config alone) are adopted once, and
-weights are hashed once per file, not on every run."""
+weights are hashed once per file, not on every run. A missing folder or a Hub id is a clear error:
+nothing is ever downloaded."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file, save_file
 
-from actforge.pipelines.policy.models import legacy_policy_name, policy_name, weights_digest
+from actforge.pipelines.policy.models import legacy_policy_name, load_policy, policy_name, weights_digest
 from actforge.pipelines.store.database import Store
 from actforge.schemas import SAMPLE_SCHEMA, Sample, records_table
 
@@ -93,3 +94,10 @@ def test_legacy_samples_are_adopted_once(tmp_path: Path) -> None:
         assert store.policy_names("other@2", "old@1") == ["other@2"]
     with Store(tmp_path / "s.duckdb") as store:  # the adoption is stored
         assert store.policy_names("new@1", None) == ["new@1", "old@1"]
+
+
+def test_policy_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="never downloads"):
+        policy_name(str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError, match="never downloads"):
+        load_policy("HuggingFaceTB/SmolLM2-135M-Instruct")

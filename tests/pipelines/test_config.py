@@ -36,24 +36,38 @@ def _build_parser() -> argparse.ArgumentParser:
 def test_every_field_is_a_build_option_with_the_field_default() -> None:
     actions = {a.dest: a for a in _build_parser()._actions}
     args = _parser().parse_args(MINIMAL)
+    config = build_config(args)
     for f in FIELDS:
         action = actions[f.name]
         assert action.help.startswith(f.metadata["help"]), f.name
         assert action.choices == f.metadata.get("choices"), f.name
-        if f.name == "sources":  # the one option without a default: a build needs a source
-            assert action.required and args.sources == ["a.jsonl"]
+        if f.name in ("sources", "out"):  # the two settings without a default
             continue
-        repeatable = action.nargs == argparse.ZERO_OR_MORE or isinstance(action, argparse._AppendAction)
-        default = tuple(action.default) if repeatable else action.default  # argparse appends to a list
-        assert default == f.default, f.name
-        if f.name != "out":
-            value = getattr(args, f.name)
-            assert (tuple(value) if repeatable else value) == f.default, f.name
+        if f.default not in (None, ()) and not isinstance(f.default, bool):
+            assert action.help.endswith(f"(default: {f.default})"), f.name
+        assert not hasattr(args, f.name), f.name  # left out, so the field's (or the project's) value holds
+        assert getattr(config, f.name) == f.default, f.name
     assert actions["format"].choices == FILE_FORMATS
     assert actions["admissible"].choices == ADMISSIBLE_MODES
     repeated = _parser().parse_args([*MINIMAL, "--drop-outcome", "progresses", "--drop-outcome", "neutral"])
     assert build_config(repeated).drop_outcome == ("progresses", "neutral")
-    assert build_config(args) == BuildConfig(sources=("a.jsonl",), out="o")
+    assert config == BuildConfig(sources=("a.jsonl",), out="o")
+
+
+def test_a_project_file_builds_and_options_replace_its_settings(tmp_path: Path) -> None:
+    project = tmp_path / "p.yaml"
+    project.write_text("sources: [x.jsonl]\nout: o\nk: 3\nmax_states: 9\n", encoding="utf-8")
+    args = _parser().parse_args(["build", "--project", str(project), "--k", "5", "--out", "elsewhere"])
+    config = build_config(args, load_project(project))
+    assert (config.k, config.max_states, config.out) == (5, 9, "elsewhere")
+    assert config.sources == (str(tmp_path / "x.jsonl"),)  # the file's paths stay relative to it
+
+
+def test_a_build_without_sources_says_so_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "--out", "o"]) == 2
+    assert capsys.readouterr().err == "actforge: error: build needs --source (or --project FILE)\n"
+    assert main(["build", "--project", "missing.yaml"]) == 2
+    assert capsys.readouterr().err == "actforge: error: --project missing.yaml: no such file\n"
 
 
 def test_build_options_reach_the_config() -> None:
@@ -204,7 +218,7 @@ def test_changing_a_default_is_one_line(tmp_path: Path, monkeypatch: pytest.Monk
     for module in (build_command, project_module):
         monkeypatch.setattr(module, "BuildConfig", SevenAlternatives)
     args = _parser().parse_args(MINIMAL)
-    assert args.k == 7
+    assert {a.dest: a for a in _build_parser()._actions}["k"].help.endswith("(default: 7)")
     from_cli = build_command.build_config(args)
     project = tmp_path / "p.yaml"
     project.write_text("sources: [x]\nout: o\n", encoding="utf-8")

@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 
 from actforge.flows.cli import main
-from actforge.schemas import Step
-from tests.support.factories import make_trajectory, publish_pairs
 
 PNG = b"\x89PNG\r\n\x1a\n"
 DATASET_PLOTS = {
@@ -50,22 +48,6 @@ class _Page(HTMLParser):
         if self._heading:
             self.headings.append(data)
             self._heading = False
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    trajectories = [
-        make_trajectory(name, split, tuple(Step(f"{name} obs {i}", f"go to room {i}") for i in range(n)))
-        for name, split, n in (("a", "train", 3), ("b", "train", 2), ("c", "test", 2))
-    ]
-    out = tmp_path_factory.mktemp("report") / "ds"
-    publish_pairs(
-        out,
-        trajectories,
-        {"sources": ["test"], "seed": 0},
-        lambda s: ["look around", f"open door {s.step_index}"],
-    )
-    return out
 
 
 def _files(folder: Path) -> dict[str, bytes]:

@@ -1,4 +1,4 @@
-"""The recipe's routing of TRL overrides to its GRPO and SFT stages (the runs are in test_build_flow)."""
+"""The recipe's routing of TRL overrides to its GRPO and SFT stages (the runs are in flows/test_build.py)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.factories import ROOT
 
 CHILD = textwrap.dedent(
     """
@@ -41,6 +41,7 @@ CHILD = textwrap.dedent(
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # serves Prefect's API and runs a build: about 19 s
 def test_the_api_thread_and_its_database_threads_stop_when_the_build_ends(tmp_path: Path) -> None:
     import json
 
