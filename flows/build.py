@@ -119,14 +119,21 @@ def _first_finished(in_flight: dict[PrefectFuture, list[State]]) -> tuple[list[S
 
 
 @task(name="publish", cache_policy=NO_CACHE)
-def publish(store: Store, config: BuildConfig, trajectory_ids: list[str], policy: str) -> dict:
+def publish(
+    store: Store, config: BuildConfig, trajectory_ids: list[str], policy: str, read: list[str]
+) -> dict:
+    """`read`: the sources as their records name them (a Hub spec pinned to its commit), which the
+    quarantine counts and the provenance's `pinned` list take."""
     out = Path(config.out)
     provenance = config.provenance(policy)
+    pinned = sorted(set(read) - set(config.sources))
+    if pinned:
+        provenance["pinned"] = pinned
     return steps.publish_dataset(
         store,
         out,
         trajectory_ids,
-        config.sources,
+        sorted(set(config.sources) | set(read)),
         provenance,
         config.history_chars,
         config.drop_outcome,
@@ -167,7 +174,8 @@ def build(config: BuildConfig) -> dict[str, Any]:
         run.update(steps.finish(db))
         if config.verify:
             run["verifications_added"] = _verified(db, trajectory_ids)
-        manifest = publish(db, config, trajectory_ids, name)
+        read = collected.trajectories["source"].to_pylist() + collected.quarantined["source"].to_pylist()
+        manifest = publish(db, config, trajectory_ids, name, sorted(set(read)))
     run["quarantined"] = collected.quarantined.num_rows
     counts = [{"count": key, "this run": value} for key, value in run.items()]
     counts += [

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from actforge.pipelines.config import BuildConfig
-from actforge.pipelines.sources.base import FILE_FORMATS, is_live
+from actforge.pipelines.sources.base import FILE_FORMATS, is_remote
 
 PATH_KEYS = ("out", "store", "cache_dir")
 HUB_KEYS = ("push_to_hub", "revision", "private")
@@ -31,7 +31,7 @@ class Project:
 
 def _resolve_source(spec: str, base: Path) -> str:
     """File sources (with or without a FORMAT: prefix) resolved against the project folder."""
-    if is_live(spec):
+    if is_remote(spec):
         return spec
     head, sep, tail = spec.partition(":")
     if sep and head in FILE_FORMATS:

@@ -52,6 +52,7 @@ QUARANTINE_REASONS: dict[str, str] = {
     "unencodable_text": "a record's text is not valid Unicode (a lone surrogate)",
     "invalid_json": "a record is not JSON",
     "too_deep": "a record is nested deeper than the reader follows",
+    "unreadable_record": "building the record failed in a way no other reason names (see its detail)",
     "missing_field": "a required field is absent",
     "wrong_type": "a field has the wrong type",
     "unknown_role": "a conversation turn has a role no format knows",

@@ -26,10 +26,16 @@ FILE_FORMATS: tuple[str, ...] = ("native", "eto", "agentgym", "messages")
 SCIENCEWORLD = "scienceworld:"  # the prefix of live ScienceWorld specs
 TWX = "twx:"  # the prefix of live TextWorld Express specs
 LIVE: dict[str, str] = {SCIENCEWORLD: "scienceworld", TWX: "textworld-express"}  # prefix -> engine package
+HUB = "hf:"  # the prefix of dataset repos on the Hugging Face Hub (`sources.hub`)
 
 
 def is_live(spec: str) -> bool:
     return spec.startswith(tuple(LIVE))
+
+
+def is_remote(spec: str) -> bool:
+    """A spec that names no local path: a live engine's or a Hub repo's."""
+    return is_live(spec) or spec.startswith(HUB)
 
 
 @dataclass

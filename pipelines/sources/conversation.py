@@ -77,11 +77,18 @@ def extract_instruction(task_text: str) -> str:
     return next((line.strip() for line in task_text.splitlines() if line.strip()), "")
 
 
-def parse_conversation(turns: Sequence[tuple[str, str]]) -> ParsedConversation:
-    """Steps, instruction and final observation of `(role, text)` turns; raises BadRecord."""
+def parse_conversation(
+    turns: Sequence[tuple[str, str]], first_action: int | None = None
+) -> ParsedConversation:
+    """Steps, instruction and final observation of `(role, text)` turns; raises BadRecord.
+    `first_action` is the agent's first turn where the format marks it (loss flags); otherwise it is
+    the first assistant turn that holds an action."""
     roles = [normalise_role(role, i) for i, (role, _) in enumerate(turns)]
     texts = [text for _, text in turns]
-    first_action = _first_action_turn(roles, texts)
+    if first_action is None:
+        first_action = _first_action_turn(roles, texts)
+    elif roles[first_action] != "assistant":
+        raise BadRecord("turn_order", f"turn {first_action}: the first trained turn is not the agent's")
     task_turn = _task_turn(roles, first_action)
     task_text = strip_observation_label(texts[task_turn])
     steps, final_observation = _steps(roles, texts, task_turn, task_text)

@@ -36,12 +36,29 @@ def collect_files(spec: str, fmt: str | None = None, progress: bool = True) -> C
     are mistakes in the command, not in the data.
     """
     prefix, path = _split_spec(spec)
-    forced = fmt or prefix
-    if forced is not None and forced not in FILE_FORMATS:
-        raise ValueError(f"unknown file format {forced!r}; expected one of {', '.join(FILE_FORMATS)}")
+    forced = _known_format(fmt or prefix)
+    return _collect(spec, _files(spec, path), forced, progress)
+
+
+def collect_paths(
+    source: str, paths: list[tuple[Path, str]], fmt: str | None = None, progress: bool = True
+) -> Collected:
+    """Trajectories and quarantined records of these files (path, label for positions), recorded
+    as coming from `source`: how a downloaded Hub snapshot is read (`sources.hub`)."""
+    files = [SourceFile(source, path, label) for path, label in paths]
+    return _collect(source, files, _known_format(fmt), progress)
+
+
+def _known_format(fmt: str | None) -> str | None:
+    if fmt is not None and fmt not in FILE_FORMATS:
+        raise ValueError(f"unknown file format {fmt!r}; expected one of {', '.join(FILE_FORMATS)}")
+    return fmt
+
+
+def _collect(spec: str, files: list[SourceFile], forced: str | None, progress: bool) -> Collected:
     collected = Collected()
     with tqdm(desc=f"reading {spec}", unit="record", disable=not progress) as bar:
-        for file in _files(spec, path):
+        for file in files:
             collected.extend(_collect_file(file, forced, bar))
     return collected
 
@@ -82,7 +99,7 @@ def _collect_file(file: SourceFile, forced: str | None, bar: tqdm) -> Collected:
             raws = parquet_records(file)
         except pa.ArrowInvalid as err:
             return _unreadable(file, "not_parquet", f"not a readable Parquet file: {err}")
-        return _build_all(file, forced or "native", raws, bar)
+        return _build_all(file, forced or _detect(raws) or "native", raws, bar)
     data = data.removeprefix(codecs.BOM_UTF8)
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:

@@ -72,6 +72,17 @@ def _record(value: Any) -> dict[str, Any]:
     return value
 
 
+def _first_trained(record: dict[str, Any]) -> int | None:
+    """The first turn a `loss: true` flag marks as the agent's (AgentInstruct, AgentGym): the turns
+    before it, few-shot replies among them, are the prompt. None when no turn carries the flag."""
+    flags = [turn.get("loss") for turn in record["conversations"] if isinstance(turn, dict)]
+    for i, flag in enumerate(flags):
+        if flag is not None and not isinstance(flag, bool):
+            got = _type_name(flag)
+            raise BadRecord("wrong_type", f"conversations[{i}].loss should be boolean, got {got}")
+    return next((i for i, flag in enumerate(flags) if flag), None)
+
+
 def _turns(record: dict[str, Any], key: str, role_key: str, text_key: str) -> list[tuple[str, str]]:
     turns = _get(record, key, (list,), "")
     result = []
@@ -138,7 +149,8 @@ def _from_conversation(
 def _build_eto(value: Any, file: SourceFile) -> Trajectory:
     record = _record(value)
     record_id = _get(record, "id", (str, int), "")
-    conversation = parse_conversation(_turns(record, "conversations", "from", "value"))
+    turns = _turns(record, "conversations", "from", "value")
+    conversation = parse_conversation(turns, _first_trained(record))
     environment = file.environment
     match = _ALFWORLD_TASK_TYPE.match(str(record_id)) if environment == ALFWORLD else None
     return _from_conversation(file, match.group(1) if match else environment, environment, conversation)
@@ -148,9 +160,7 @@ def _build_agentgym(value: Any, file: SourceFile) -> Trajectory:
     record = _record(value)
     item_id = _get(record, "item_id", (str,), "")
     turns = _turns(record, "conversations", "from", "value")
-    for i, turn in enumerate(record["conversations"]):
-        _get(turn, "loss", (bool,), f"conversations[{i}]", optional=True)
-    conversation = parse_conversation(turns)
+    conversation = parse_conversation(turns, _first_trained(record))
     reward = _get(record, "reward", (int, float), "", optional=True)
     environment = _item_environment(item_id)
     return _from_conversation(

@@ -51,7 +51,8 @@ class SourceFile:
 
     @property
     def environment(self) -> str:
-        name = self.path.name.lower()
+        """The environment the file's name, or its path inside a folder or repo, names."""
+        name = (self.label or self.path.name).lower()
         return next((env for part, env in _FILE_ENVIRONMENTS if part in name), GENERIC)
 
 

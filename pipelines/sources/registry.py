@@ -1,7 +1,8 @@
 """Expert sources by spec: which source reads a spec, what its content depends on, and whether it can be read.
 
 A source spec is a live engine's, `scienceworld:TASKS@VARIATIONS` or `twx:GAMES@SEEDS` (TextWorld
-Express), or `[FORMAT:]PATH` (a file or a folder).
+Express), a Hub dataset repo's, `hf:OWNER/NAME[@REVISION][:PATH_OR_CONFIG[/SPLIT]]`, or
+`[FORMAT:]PATH` (a file or a folder).
 Every source returns good trajectories and quarantined records; it never raises on a bad record.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from actforge.pipelines.sources.base import FILE_FORMATS, LIVE, SCIENCEWORLD, TWX, Collected, is_live
+from actforge.pipelines.sources.base import FILE_FORMATS, HUB, LIVE, SCIENCEWORLD, TWX, Collected, is_live
 from actforge.pipelines.sources.live import LiveEngine
 from actforge.schemas.ids import content_hash
 
@@ -19,8 +20,13 @@ def fingerprint(spec: str) -> str:
     """What a source's content depends on, for caching collection: file bytes, or a live spec.
 
     Live episodes are keyed by task and variation or seed (see `schemas.ids.episode_id`), so the spec
-    and the engine's version identify them; files are identified by what they hold.
+    and the engine's version identify them; files are identified by what they hold, a Hub repo by
+    the commit its revision names now (one request; nothing is downloaded).
     """
+    if spec.startswith(HUB):
+        from actforge.pipelines.sources.hub import parse_spec, resolve
+
+        return content_hash("source", [spec, resolve(parse_spec(spec))])
     if is_live(spec):
         from importlib.metadata import version
 
@@ -42,6 +48,10 @@ def collect(spec: str, fmt: str | None = None, progress: bool = True) -> Collect
         from actforge.pipelines.sources.twx import collect_twx
 
         return collect_twx(spec, progress=progress)
+    if spec.startswith(HUB):
+        from actforge.pipelines.sources.hub import collect_hub
+
+        return collect_hub(spec, fmt=fmt, progress=progress)
     from actforge.pipelines.sources.files import collect_files
 
     return collect_files(spec, fmt=fmt, progress=progress)
@@ -59,9 +69,14 @@ def check_source(spec: str) -> None:
 
         twx.parse_spec(spec)
         return
+    if spec.startswith(HUB):
+        from actforge.pipelines.sources.hub import parse_spec, resolve
+
+        resolve(parse_spec(spec))  # the repo and revision exist, and the token may read them
+        return
     head, sep, tail = spec.partition(":")
     if sep and head.isidentifier() and head not in FILE_FORMATS and not Path(spec).exists():
-        known = ", ".join(["scienceworld", "twx", *FILE_FORMATS])
+        known = ", ".join(["scienceworld", "twx", "hf", *FILE_FORMATS])
         raise ValueError(f"source {spec!r}: unknown format {head!r}; expected one of {known}, or a path")
     from actforge.pipelines.sources.files import source_files
 

@@ -12,14 +12,21 @@ import shutil
 from pathlib import Path
 
 import datasets
+import huggingface_hub.constants
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from huggingface_hub import HfApi
 
 from actforge.flows.cli import main
 from actforge.pipelines.config import BuildConfig
+from actforge.pipelines.publish.layout import read_manifest
+from actforge.pipelines.sources.hub import parse_spec
 from actforge.pipelines.sources.registry import collect
 from actforge.pipelines.text.actions import normalise
 from tests.support.factories import EXAMPLES
+from tests.support.hub_datasets import SPECS, trajectory_repos, upload
+from tests.support.hub_server import TOKEN, HubServer
 
 MIXED = EXAMPLES / "mixed"
 
@@ -202,3 +209,34 @@ def test_build_then_recipe_covers_all_rows_and_plays(
     assert summary["table"] in printed
     act = datasets.load_dataset(str(out), "act", split="train")
     assert {"prompt", "expert_slot"} <= set(act.column_names)
+
+
+def test_a_build_from_hub_datasets_pins_their_commits_and_a_rebuild_only_resolves_them(
+    tmp_path: Path, tiny_model_dir: Path, hub: HubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The four dataset shapes from the loopback Hub: pairs whose provenance (each trajectory's
+    `source`, the manifest and the card) names the commit read; unchanged commits rebuild nothing
+    and cost one revision lookup per source (the check before work and the collection's cache key)."""
+    from actforge.flows.build import build
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    commits = upload(HfApi(token=TOKEN), trajectory_repos())
+    out = tmp_path / "ds"
+    config = BuildConfig(sources=tuple(SPECS.values()), out=str(out), policy=str(tiny_model_dir), k=2, seed=3)
+    first = build(config)
+    pinned = sorted(parse_spec(spec).at(commits[repo]) for repo, spec in SPECS.items())
+    manifest = read_manifest(out)
+    assert manifest["provenance"]["pinned"] == pinned
+    assert all(spec in (out / "README.md").read_text(encoding="utf-8") for spec in pinned)
+    assert first["stats"]["pairs"] > 0 and first["stats"]["quarantined"] == 0
+    sources = pa.concat_tables(
+        pq.read_table(p, columns=["source"]) for p in sorted((out / "data").glob("*.parquet"))
+    )
+    assert set(sources["source"].to_pylist()) <= set(pinned)
+
+    hub.requests.clear()
+    second = build(config)
+    assert second["version"] == first["version"] and second["run"]["policy_calls"] == 0
+    revisions = {f"/api/datasets/{parse_spec(spec).repo_id}/revision/main" for spec in SPECS.values()}
+    assert {path for _, path in hub.requests} == revisions
+    assert len(hub.requests) == 2 * len(SPECS)
