@@ -12,6 +12,7 @@ from actforge.schemas.tables import (
     PAIR_ORDER,
     PAIR_SCHEMA,
     POLICY_ALIAS_SCHEMA,
+    PREFERENCE_SCHEMA,
     PUBLISH_SCHEMA,
     QUARANTINE_SCHEMA,
     SAMPLE_SCHEMA,
@@ -32,6 +33,7 @@ SCHEMA_VERSION = "2.1"
 
 __all__ = [
     "ACT_SCHEMA",
+    "PREFERENCE_SCHEMA",
     "PAIR_ORDER",
     "PAIR_SCHEMA",
     "POLICY_ALIAS_SCHEMA",

@@ -77,15 +77,20 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "alias": (pa.string(), "an older name of the policy, whose samples count as the policy's own"),
     # the TRL-ready critic config
     "prompt": (pa.list_(MESSAGE), "the critic's chat prompt: system and user messages"),
+    # `prompt` of the preference config: the same column name (TRL's), another prompt.
+    "agent_prompt": (pa.list_(MESSAGE), "the agent's chat prompt: the state as the agent sees it"),
+    "chosen": (pa.list_(MESSAGE), "the expert's action, as the assistant's reply (`Action: ...`)"),
+    "rejected": (pa.list_(MESSAGE), "the alternative action, as the assistant's reply (`Action: ...`)"),
     "expert_slot": (pa.int64(), "which slot (1 or 2) holds the expert's action in this prompt"),
 }
 # A stored step: the store's one copy of a trajectory's text.
 STEP = pa.struct([(name, COLUMNS[name][0]) for name in ("observation", "action", "admissible")])
 
 
-def field(name: str) -> pa.Field:
-    """The column `name` as an Arrow field whose metadata carries its doc."""
-    dtype, doc = COLUMNS[name]
+def field(name: str, column: str | None = None) -> pa.Field:
+    """The column `name` as an Arrow field whose metadata carries its doc; `column` names the entry
+    of COLUMNS to take type and doc from, where a table uses one name for another column."""
+    dtype, doc = COLUMNS[column or name]
     return pa.field(name, dtype, metadata={DOC: doc.encode("utf-8")})
 
 

@@ -94,6 +94,13 @@ ACT_SCHEMA = table_schema(
     "expert_action",
     "alternative_action",
 )
+PREFERENCE_SCHEMA = pa.schema(
+    [
+        *table_schema("pair_id", "state_id", "trajectory_id", "task", "environment", "split"),
+        field("prompt", "agent_prompt"),
+        *table_schema("chosen", "rejected"),
+    ]
+)
 
 # Table name -> (schema, content-hash key) of the store, in merge order (trajectories before steps).
 STORE_TABLES: dict[str, tuple[pa.Schema, str]] = {

@@ -16,11 +16,13 @@ TRAIN, VALIDATION, TEST = "train", "validation", "test"
 SPLITS: tuple[str, ...] = (TRAIN, VALIDATION, TEST)
 
 # Output configs of a published dataset: `datasets.load_dataset(OUT, NAME)`.
-DEFAULT, ACT, STATES = "default", "act", "states"
+DEFAULT, ACT, STATES, PREFERENCE = "default", "act", "states", "preference"
 CONFIGS: dict[str, str] = {
     DEFAULT: "one row per (state, expert action, alternative) pair, self-contained",
     ACT: "each pair twice as a critic prompt for TRL, expert in slot 1 then slot 2 (`expert_slot`)",
     STATES: "one row per expert state, for agent training (SFT, action GRPO) and evaluation",
+    PREFERENCE: "each pair as TRL's conversational preference row (`prompt`, `chosen` = the expert's "
+    "action, `rejected` = the alternative), for `DPOTrainer` and `RewardTrainer`",
 }
 
 # A sampled output's verdict (`samples.status`) and its reason (`samples.reason`).
@@ -82,6 +84,10 @@ OUTCOME_MEANINGS: dict[str, str] = {
     NEUTRAL: "valid, changed something, no score change",
 }
 OUTCOMES: tuple[str, ...] = tuple(OUTCOME_MEANINGS)
+
+# What `actforge train KIND` trains: the critic (ACT), the policy by GRPO on actions (RL), by SFT on
+# the expert's actions (IL), or by DPO on the preference pairs.
+TRAINING_KINDS: tuple[str, ...] = ("act", "action", "sft", "dpo")
 
 # What an evaluation reports (`actforge eval`, the recipe's table, the report page): a column's label
 # and its path in the evaluation's JSON.

@@ -20,7 +20,7 @@ from actforge.pipelines.publish.layout import shard_paths, splits_of
 from actforge.pipelines.text.critic import critic_prompt_text
 from actforge.pipelines.text.prompts import AGENT_PROMPT_TOKENS, agent_prompt_text
 from actforge.schemas import states_from_table
-from actforge.schemas.vocab import ACT, STATES
+from actforge.schemas.vocab import ACT, PREFERENCE, STATES
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -55,6 +55,11 @@ def published_splits(data: str, config: str) -> set[str]:
 def states_dataset(data: str, split: str) -> datasets.Dataset:
     """The published "states" config: one row per expert state."""
     return published_split(data, STATES, split)
+
+
+def preference_dataset(data: str, split: str) -> datasets.Dataset:
+    """The published "preference" config as TRL reads it: conversational prompt, chosen, rejected."""
+    return published_split(data, PREFERENCE, split).select_columns(["prompt", "chosen", "rejected"])
 
 
 def agent_dataset(

@@ -2,7 +2,8 @@
 
 Stage 2 trains the critic (`act`) from the base model. Stage 3 trains the agent, by imitation
 (`sft`, "IL") and/or by action RL (`action`, "RL"), once from the base model and once from the
-stage-2 checkpoint ("IL w/ ACT", "RL w/ ACT"), with the same stage-3 budget. Every model is
+stage-2 checkpoint ("IL w/ ACT", "RL w/ ACT"), with the same stage-3 budget. DPO on the same
+pairs (`dpo`, from the base model, with that budget) is the obvious alternative. Every model is
 evaluated the same way (critic judgment in both orders, next-action accuracy, and with a play spec
 the mean score and success rate of playing the live environment), into one table.
 """
@@ -13,14 +14,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from trl import GRPOConfig, SFTConfig
-
 from actforge.pipelines.policy.models import load_policy
 from actforge.pipelines.sources.live import PLAY_STEPS
+from actforge.schemas.vocab import TRAINING_KINDS
 from actforge.trainers.evaluate import evaluate, format_table
 from actforge.trainers.overrides import MODEL_FIELDS, field_of, split_overrides
 from actforge.trainers.play import play
-from actforge.trainers.train import pick_protocol, resolve_objective, train
+from actforge.trainers.train import pick_protocol, train
+from actforge.trainers.trl_config import config_class, resolve_objective
 
 STAGE3 = {"sft": ("sft",), "action": ("action",), "both": ("sft", "action")}
 LABELS = {"sft": "IL", "action": "RL"}
@@ -28,10 +29,9 @@ RESULT_FILE = "recipe.json"
 
 
 def overrides_for(kind: str, overrides: list[str]) -> list[str]:
-    """The overrides whose field the kind's TRL config has (the recipe mixes GRPO and SFT stages)."""
-    cls = SFTConfig if kind == "sft" else GRPOConfig
-    fields = set(cls.__dataclass_fields__) | MODEL_FIELDS
-    unknown = [g[0] for g in split_overrides(overrides) if field_of(g[0]) not in fields | _grpo_sft_fields()]
+    """The overrides whose field the kind's TRL config has (the recipe mixes GRPO, SFT and DPO stages)."""
+    fields = set(config_class(kind).__dataclass_fields__) | MODEL_FIELDS
+    unknown = [g[0] for g in split_overrides(overrides) if field_of(g[0]) not in fields | _stage_fields()]
     if unknown:
         raise ValueError(f"unknown TRL config field(s) {unknown}")
     return [t for g in split_overrides(overrides) if field_of(g[0]) in fields for t in g]
@@ -41,12 +41,12 @@ def check_overrides(stage3: str, overrides: list[str]) -> None:
     """Raise ValueError for an unknown stage 3 or an override no stage's TRL config has."""
     if stage3 not in STAGE3:
         raise ValueError(f"unknown stage3 {stage3!r}; expected one of {list(STAGE3)}")
-    for kind in ("act", *STAGE3[stage3]):
+    for kind in ("act", "dpo", *STAGE3[stage3]):
         overrides_for(kind, overrides)
 
 
-def _grpo_sft_fields() -> set[str]:
-    return set(GRPOConfig.__dataclass_fields__) | set(SFTConfig.__dataclass_fields__)
+def _stage_fields() -> set[str]:
+    return {name for kind in TRAINING_KINDS for name in config_class(kind).__dataclass_fields__}
 
 
 def _evaluated(
@@ -83,9 +83,8 @@ def recipe(
     stage3_max_steps: int | None = None,
 ) -> dict[str, Any]:
     """Run stage 2 then stage 3 and the baselines; write DIR/recipe.json; return it.
-
-    `stage3_max_steps` gives the agent runs their own step budget (the same for IL and RL, from
-    the base and from ACT); without it every stage takes the overrides' `max_steps`."""
+    `stage3_max_steps` gives the agent runs (IL, RL and DPO, from the base and from ACT) their own
+    step budget; without it every stage takes the overrides' `max_steps`."""
     overrides = list(overrides or [])
     check_overrides(stage3, overrides)  # fail on an unknown field before any training
     root = Path(output_dir)
@@ -102,6 +101,7 @@ def recipe(
 
     models = {"base": model}
     models["ACT"] = stage("act", model, "act")
+    models["DPO"] = stage("dpo", model, "dpo")  # the obvious alternative, on the same pairs
     for kind in STAGE3[stage3]:
         models[LABELS[kind]] = stage(kind, model, LABELS[kind].lower())
         models[f"{LABELS[kind]} w/ ACT"] = stage(kind, models["ACT"], f"{LABELS[kind].lower()}-act")

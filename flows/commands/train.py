@@ -1,4 +1,4 @@
-"""`actforge train KIND`: one TRL run (act, action, sft), or the recipe that runs and compares them all."""
+"""`actforge train KIND`: one TRL run (act, action, sft, dpo), or the recipe that compares them."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ from typing import Any
 from actforge.flows import arguments
 from actforge.flows.commands.common import recipe_args, training_arguments
 from actforge.pipelines.policy.models import DEFAULT_POLICY
+from actforge.schemas.vocab import TRAINING_KINDS
 
 
 def make_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "train", help="train with TRL: act (critic GRPO), action (GRPO), sft (IL), recipe (all, compared)"
+        "train",
+        help="train with TRL: act (critic GRPO), action (GRPO), sft (IL), dpo (preference pairs), "
+        "recipe (all, compared)",
     )
-    parser.add_argument("kind", choices=("act", "action", "sft", "recipe"))
+    parser.add_argument("kind", choices=(*TRAINING_KINDS, "recipe"))
     parser.add_argument("--data", required=True, help="a dataset folder written by `actforge build`")
     parser.add_argument("--model", default=DEFAULT_POLICY, help="'smollm2' (bundled) or a local model folder")
     parser.add_argument("--out", required=True, help="the folder the trained model (or the recipe's) goes to")
@@ -27,7 +30,7 @@ def make_parser(subparsers: Any) -> argparse.ArgumentParser:
 def check(args: argparse.Namespace, trl: list[str]) -> None:
     """Paths, the TRL settings and config file TRL's own parser accepts, for each stage that will run."""
     from actforge.trainers.recipe import check_overrides
-    from actforge.trainers.train import parse_train_args
+    from actforge.trainers.trl_config import parse_train_args
 
     data = arguments.dataset(args.data, "--data")
     arguments.split(data, "train", "--data", args.data)

@@ -17,19 +17,20 @@ import pyarrow.compute as pc
 import yaml
 
 from actforge.pipelines.publish.layout import FOLDERS
-from actforge.schemas import ACT_SCHEMA, PAIR_SCHEMA, STATE_SCHEMA, doc
+from actforge.schemas import ACT_SCHEMA, PAIR_SCHEMA, PREFERENCE_SCHEMA, STATE_SCHEMA, doc
 from actforge.schemas.vocab import (
     ACT,
     CONFIGS,
     DEFAULT,
     OUTCOME_MEANINGS,
     OUTCOMES,
+    PREFERENCE,
     QUARANTINE_REASONS,
     SAMPLE_REASONS,
     STATES,
 )
 
-SCHEMAS = {DEFAULT: PAIR_SCHEMA, ACT: ACT_SCHEMA, STATES: STATE_SCHEMA}
+SCHEMAS = {DEFAULT: PAIR_SCHEMA, ACT: ACT_SCHEMA, STATES: STATE_SCHEMA, PREFERENCE: PREFERENCE_SCHEMA}
 SAMPLE_CHARS, SAMPLE_ITEMS = 240, 3  # longest text and list shown in the card's sample row
 TEMPLATE = Template((Path(__file__).parent / "card.md").read_text(encoding="utf-8"))
 

@@ -21,12 +21,9 @@ import pyarrow.parquet as pq
 
 from actforge.pipelines.publish.card import SCHEMAS, longest_history, render_card
 from actforge.pipelines.publish.layout import (
-    ACT,
     CARD,
-    DEFAULT,
     FOLDERS,
     MANIFEST,
-    STATES,
     commit,
     current,
     inside,
@@ -39,7 +36,9 @@ from actforge.pipelines.publish.report import dataset_report
 from actforge.pipelines.publish.versions import latest, next_version, same_version
 from actforge.pipelines.store.database import Store
 from actforge.pipelines.text.critic import DEFAULT_HISTORY_CHARS, act_table
+from actforge.pipelines.text.preference import preference_table
 from actforge.schemas import SCHEMA_VERSION, SPLITS
+from actforge.schemas.vocab import ACT, DEFAULT, PREFERENCE, STATES
 
 # Sized for the Hub's dataset viewer, which reads one row group at a time: rows of a few KB make
 # groups of a few MB; a shard of 100,000 rows stays a few hundred MB compressed.
@@ -132,11 +131,14 @@ def _rows(
     """The batches of one config and split, in published order."""
     kind = "states" if config == STATES else "pairs"
     reader = store.published(kind, trajectory_ids, split, history_chars, drop=drop)
-    if config != ACT:
+    if config == ACT:  # both orders of a pair stay adjacent, so batches split between pairs
+        for batch in reader:
+            yield from act_table(pa.Table.from_batches([batch]), critic_history_chars).to_batches()
+    elif config == PREFERENCE:
+        for batch in reader:
+            yield from preference_table(pa.Table.from_batches([batch])).to_batches()
+    else:
         yield from reader
-        return
-    for batch in reader:  # both orders of a pair stay adjacent, so batches split between pairs
-        yield from act_table(pa.Table.from_batches([batch]), critic_history_chars).to_batches()
 
 
 class _Sample:

@@ -148,6 +148,16 @@ def _turns(state: State, window: int, shot: FewShot) -> list[dict[str, str]]:
     return messages
 
 
+def agent_messages(state: State) -> list[dict[str, str]]:
+    """The agent's chat prompt for `state` with its whole (published) history window, as messages."""
+    return _turns(state, len(state.history), few_shot_for(state.environment))
+
+
+def acted(action: str) -> list[dict[str, str]]:
+    """An action as the agent's reply, as the agent prompt's examples and history write it."""
+    return [{"role": "assistant", "content": f"{ACTION_PREFIX} {action}"}]
+
+
 def render_chat(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> str:
     """Messages through the chat template, ending where the assistant's reply begins."""
     if tokenizer.chat_template:

@@ -18,6 +18,7 @@ from actforge.pipelines.store.ddl import duckdb_type
 from actforge.schemas import (
     PAIR_SCHEMA,
     POLICY_ALIAS_SCHEMA,
+    PREFERENCE_SCHEMA,
     PUBLISH_SCHEMA,
     QUARANTINE_SCHEMA,
     SAMPLE_SCHEMA,
@@ -82,9 +83,13 @@ def test_every_schema_field_carries_its_registry_doc() -> None:
     assert all(text.strip() for _type, text in COLUMNS.values())
     stored = [schema for schema, _key in STORE_TABLES.values()]
     schemas = [*SCHEMAS.values(), *stored, PUBLISH_SCHEMA, POLICY_ALIAS_SCHEMA]
+    renamed = {(PREFERENCE_SCHEMA, "prompt"): "agent_prompt"}  # TRL's column name for another prompt
     for schema in schemas:
         for field in schema:
-            assert (field.type, doc(field)) == COLUMNS[field.name], field.name
+            column = next(
+                (c for (sch, name), c in renamed.items() if sch is schema and name == field.name), None
+            )
+            assert (field.type, doc(field)) == COLUMNS[column or field.name], field.name
 
 
 def test_records_are_derived_from_the_schemas() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
+import datasets
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -21,14 +23,13 @@ from actforge.trainers.evaluate import evaluate, expert_states
 from actforge.trainers.protocol import choose_protocol, generate_answers
 from actforge.trainers.recipe import recipe
 from actforge.trainers.rewards import BALANCE_WEIGHT, action_reward, critic_rewards
-from actforge.trainers.train import (
+from actforge.trainers.train import run_protocol, train
+from actforge.trainers.trl_config import (
     CRITIC_BETA,
     EXACT_BETA,
     PAIRS_PER_STEP,
     parse_train_args,
     resolve_objective,
-    run_protocol,
-    train,
 )
 from tests.support.factories import make_trajectory, publish_pairs
 
@@ -341,6 +342,37 @@ def test_grpo_action_run(tiny_model_dir: Path, published: str, tmp_path: Path) -
 def test_sft_run(tiny_model_dir: Path, published: str, tmp_path: Path) -> None:
     sft = "--max_steps 2 --per_device_train_batch_size 2 --save_strategy no".split()
     assert_loads(train("sft", published, str(tiny_model_dir), str(tmp_path / "sft"), None, sft))
+
+
+@pytest.mark.slow  # trains with TRL
+def test_the_preference_config_feeds_dpo_and_reward_training(
+    tiny_model_dir: Path, published: str, tmp_path: Path
+) -> None:
+    """`load_dataset(OUT, "preference")` as TRL's DPOTrainer (through `actforge train dpo`) and
+    RewardTrainer (TRL's own, as a user calls it) take it: one optimiser step each."""
+    from trl import RewardConfig, RewardTrainer
+
+    prefs = datasets.load_dataset(published, "preference", split="train")
+    row = prefs[0]
+    [chosen], [rejected] = row["chosen"], row["rejected"]
+    assert chosen["role"] == rejected["role"] == "assistant" and chosen["content"].startswith("Action: ")
+    assert row["prompt"][0]["role"] == "system" and row["prompt"][-1]["role"] == "user"
+    assert chosen != rejected
+    dpo = "--max_steps 1 --per_device_train_batch_size 2 --save_strategy no".split()
+    folder = train("dpo", published, str(tiny_model_dir), str(tmp_path / "dpo"), None, dpo)
+    assert_loads(folder)
+    assert json.loads((folder / "trainer_state.json").read_text())["global_step"] == 1
+    args = RewardConfig(
+        output_dir=str(tmp_path / "reward"),
+        max_steps=1,
+        per_device_train_batch_size=2,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+    )
+    reward = RewardTrainer(model=str(tiny_model_dir), args=args, train_dataset=prefs)
+    reward.train()
+    assert reward.state.global_step == 1 and math.isfinite(reward.state.log_history[-1]["train_loss"])
 
 
 def test_choose_protocol_by_well_formed_rate_then_groups_with_signal() -> None:

@@ -127,12 +127,24 @@ def test_card_front_matter_and_body(tmp_path: Path) -> None:
                 {"split": "test", "path": f"{folder}/test-*"},
             ],
         }
-        for config, folder in (("default", "data"), ("act", "act"), ("states", "states"))
+        for config, folder in (
+            ("default", "data"),
+            ("act", "act"),
+            ("states", "states"),
+            ("preference", "preference"),
+        )
     ]
     info = {entry["config_name"]: entry["features"] for entry in meta["dataset_info"]}
     assert [f["name"] for f in info["default"]] == PAIR_SCHEMA.names
     assert [f["name"] for f in info["act"]] == ACT_SCHEMA.names
     assert [f["name"] for f in info["states"]] == STATE_SCHEMA.names
+    assert [f["name"] for f in info["preference"]] == ["pair_id", "state_id", "trajectory_id", "task"] + [
+        "environment",
+        "split",
+        "prompt",
+        "chosen",
+        "rejected",
+    ]
     history = next(f for f in info["default"] if f["name"] == "history")
     assert history["list"] == [
         {"name": "observation", "dtype": "string"},
@@ -209,7 +221,7 @@ def test_tiny_shards_split_each_split(tmp_path: Path) -> None:
     for shard in manifest["shards"]:
         key = (shard["path"].split("/")[0], shard["split"])
         counts[key] = counts.get(key, 0) + 1
-    assert len(counts) == 9 and all(n > 1 for n in counts.values()), counts
+    assert len(counts) == 12 and all(n > 1 for n in counts.values()), counts  # 4 configs x 3 splits
     for (folder, split), n in counts.items():
         expected = [f"{split}-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
         assert sorted(p.name for p in (out / folder).glob(f"{split}-*")) == expected
@@ -275,7 +287,7 @@ def test_smaller_republish_removes_stale_shards(tmp_path: Path) -> None:
     assert [s["path"] for s in manifest["shards"]] == [
         f"{folder}/{split}-00000-of-00001.parquet"
         for split in ("train", "validation", "test")
-        for folder in ("data", "act", "states")
+        for folder in ("data", "act", "states", "preference")
     ]
     loaded = datasets.load_dataset(str(out))
     assert {s: len(loaded[s]) for s in loaded} == {"train": 2, "validation": 1, "test": 1}
