@@ -23,6 +23,7 @@ from actforge.schemas.tables import (
     STORED_PAIR_SCHEMA,
     TRAJECTORY_SCHEMA,
     VERIFICATION_SCHEMA,
+    WORLD_MODEL_SCHEMA,
     conform,
 )
 from actforge.schemas.vocab import SPLITS
@@ -34,6 +35,7 @@ SCHEMA_VERSION = "2.1"
 __all__ = [
     "ACT_SCHEMA",
     "PREFERENCE_SCHEMA",
+    "WORLD_MODEL_SCHEMA",
     "PAIR_ORDER",
     "PAIR_SCHEMA",
     "POLICY_ALIAS_SCHEMA",

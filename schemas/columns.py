@@ -65,6 +65,14 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "outcome_observation": (pa.string(), "what the engine answered to the alternative"),
     "expert_outcome": (pa.string(), "the same for the expert's own action, the reference"),
     "expert_score_delta": (pa.float64(), "the task score's change when the expert's action was taken"),
+    # world model (Early Experience's implicit world modelling): an action tried, what the engine said
+    "side": (pa.string(), "whose action was tried: `expert` or `alternative`"),
+    "tried_action": (pa.string(), "the action tried in the live engine"),
+    "world_prompt": (
+        pa.list_(MESSAGE),
+        "the state and the tried action, asking what the environment answers",
+    ),
+    "completion": (pa.list_(MESSAGE), "what the engine answered, as the assistant's reply"),
     # quarantine
     "position": (pa.string(), "where in the source the record was (file:line, task@variation)"),
     "detail": (pa.string(), "what was wrong, in words"),

@@ -101,6 +101,13 @@ PREFERENCE_SCHEMA = pa.schema(
         *table_schema("chosen", "rejected"),
     ]
 )
+WORLD_MODEL_SCHEMA = pa.schema(
+    [
+        *table_schema("state_id", "trajectory_id", "task", "environment", "split", "side", "tried_action"),
+        field("prompt", "world_prompt"),
+        field("completion"),
+    ]
+)
 
 # Table name -> (schema, content-hash key) of the store, in merge order (trajectories before steps).
 STORE_TABLES: dict[str, tuple[pa.Schema, str]] = {

@@ -16,14 +16,19 @@ TRAIN, VALIDATION, TEST = "train", "validation", "test"
 SPLITS: tuple[str, ...] = (TRAIN, VALIDATION, TEST)
 
 # Output configs of a published dataset: `datasets.load_dataset(OUT, NAME)`.
-DEFAULT, ACT, STATES, PREFERENCE = "default", "act", "states", "preference"
+DEFAULT, ACT, STATES, PREFERENCE, WORLD_MODEL = "default", "act", "states", "preference", "world_model"
 CONFIGS: dict[str, str] = {
     DEFAULT: "one row per (state, expert action, alternative) pair, self-contained",
     ACT: "each pair twice as a critic prompt for TRL, expert in slot 1 then slot 2 (`expert_slot`)",
     STATES: "one row per expert state, for agent training (SFT, action GRPO) and evaluation",
     PREFERENCE: "each pair as TRL's conversational preference row (`prompt`, `chosen` = the expert's "
     "action, `rejected` = the alternative), for `DPOTrainer` and `RewardTrainer`",
+    WORLD_MODEL: "with `--verify`: each action tried in the engine (the expert's and the alternatives) "
+    "as a prompt (state and action) and the engine's answer as its `completion`, Early Experience's "
+    "implicit world modelling",
 }
+# Whose action a world-model row tried.
+EXPERT, ALTERNATIVE = "expert", "alternative"
 
 # A sampled output's verdict (`samples.status`) and its reason (`samples.reason`).
 ACCEPTED, REJECTED = "accepted", "rejected"

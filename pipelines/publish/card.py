@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import yaml
 
 from actforge.pipelines.publish.layout import FOLDERS
-from actforge.schemas import ACT_SCHEMA, PAIR_SCHEMA, PREFERENCE_SCHEMA, STATE_SCHEMA, doc
+from actforge.schemas import ACT_SCHEMA, PAIR_SCHEMA, PREFERENCE_SCHEMA, STATE_SCHEMA, WORLD_MODEL_SCHEMA, doc
 from actforge.schemas.vocab import (
     ACT,
     CONFIGS,
@@ -28,9 +28,16 @@ from actforge.schemas.vocab import (
     QUARANTINE_REASONS,
     SAMPLE_REASONS,
     STATES,
+    WORLD_MODEL,
 )
 
-SCHEMAS = {DEFAULT: PAIR_SCHEMA, ACT: ACT_SCHEMA, STATES: STATE_SCHEMA, PREFERENCE: PREFERENCE_SCHEMA}
+SCHEMAS = {
+    DEFAULT: PAIR_SCHEMA,
+    ACT: ACT_SCHEMA,
+    STATES: STATE_SCHEMA,
+    PREFERENCE: PREFERENCE_SCHEMA,
+    WORLD_MODEL: WORLD_MODEL_SCHEMA,
+}
 SAMPLE_CHARS, SAMPLE_ITEMS = 240, 3  # longest text and list shown in the card's sample row
 TEMPLATE = Template((Path(__file__).parent / "card.md").read_text(encoding="utf-8"))
 
@@ -97,8 +104,13 @@ def _feature(field: pa.Field) -> dict[str, Any]:
 
 
 def _front_matter(manifest: dict[str, Any]) -> str:
+    """The Hub's YAML: each config that has rows (`world_model` only after `--verify`), its splits."""
     provenance = manifest["provenance"]
     sources = provenance.get("sources") or []
+    splits = {
+        config: [s for s in manifest["splits"] if (config, s) in _written(manifest)] for config in FOLDERS
+    }
+    present = [config for config in FOLDERS if splits[config]]
     meta = {
         "pretty_name": "ACT critique pairs" + (f" ({', '.join(sources)})" if sources else ""),
         "license": provenance.get("license", "other"),
@@ -107,15 +119,20 @@ def _front_matter(manifest: dict[str, Any]) -> str:
         "configs": [
             {
                 "config_name": config,
-                "data_files": [{"split": s, "path": f"{folder}/{s}-*"} for s in manifest["splits"]],
+                "data_files": [{"split": s, "path": f"{FOLDERS[config]}/{s}-*"} for s in splits[config]],
             }
-            for config, folder in FOLDERS.items()
+            for config in present
         ],
         "dataset_info": [
-            {"config_name": config, "features": [_feature(f) for f in SCHEMAS[config]]} for config in FOLDERS
+            {"config_name": config, "features": [_feature(f) for f in SCHEMAS[config]]} for config in present
         ],
     }
     return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+
+
+def _written(manifest: dict[str, Any]) -> set[tuple[str, str]]:
+    """The (config, split) pairs that have shards."""
+    return {(shard["config"], shard["split"]) for shard in manifest["shards"]}
 
 
 def _bullets(mapping: dict[str, Any], indent: str = "") -> list[str]:

@@ -37,8 +37,9 @@ from actforge.pipelines.publish.versions import latest, next_version, same_versi
 from actforge.pipelines.store.database import Store
 from actforge.pipelines.text.critic import DEFAULT_HISTORY_CHARS, act_table
 from actforge.pipelines.text.preference import preference_table
+from actforge.pipelines.text.world_model import world_model_table
 from actforge.schemas import SCHEMA_VERSION, SPLITS
-from actforge.schemas.vocab import ACT, DEFAULT, PREFERENCE, STATES
+from actforge.schemas.vocab import ACT, DEFAULT, PREFERENCE, STATES, WORLD_MODEL
 
 # Sized for the Hub's dataset viewer, which reads one row group at a time: rows of a few KB make
 # groups of a few MB; a shard of 100,000 rows stays a few hundred MB compressed.
@@ -129,7 +130,7 @@ def _rows(
     drop: Sequence[str],
 ) -> Iterator[pa.RecordBatch]:
     """The batches of one config and split, in published order."""
-    kind = "states" if config == STATES else "pairs"
+    kind = "states" if config in (STATES, WORLD_MODEL) else "pairs"
     reader = store.published(kind, trajectory_ids, split, history_chars, drop=drop)
     if config == ACT:  # both orders of a pair stay adjacent, so batches split between pairs
         for batch in reader:
@@ -137,6 +138,10 @@ def _rows(
     elif config == PREFERENCE:
         for batch in reader:
             yield from preference_table(pa.Table.from_batches([batch])).to_batches()
+    elif config == WORLD_MODEL:
+        for batch in reader:
+            states = pa.Table.from_batches([batch])
+            yield from world_model_table(states, store.tried(states["state_id"].to_pylist())).to_batches()
     else:
         yield from reader
 

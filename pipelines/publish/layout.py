@@ -14,13 +14,19 @@ import re
 from pathlib import Path
 from typing import Any
 
-from actforge.schemas.vocab import ACT, DEFAULT, PREFERENCE, SPLITS, STATES
+from actforge.schemas.vocab import ACT, DEFAULT, PREFERENCE, SPLITS, STATES, WORLD_MODEL
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
 # Config -> folder: raw pairs under data/ (the Hub's default), TRL-ready critic examples under act/,
 # one row per expert state (what agent training and next-action evaluation need) under states/.
-FOLDERS = {DEFAULT: "data", ACT: "act", STATES: "states", PREFERENCE: "preference"}
+FOLDERS = {
+    DEFAULT: "data",
+    ACT: "act",
+    STATES: "states",
+    PREFERENCE: "preference",
+    WORLD_MODEL: "world_model",
+}
 REPORT = "report"  # the report's plots, with `--with-report` (`pipelines.publish.report`)
 SHARD_NAME = re.compile(rf"^(?:{'|'.join(map(re.escape, SPLITS))})-\d{{5}}-of-\d{{5}}\.parquet$")
 

@@ -290,6 +290,15 @@ class Store:
             ).fetchall()
         return {key: None if values is None else tuple(values) for key, values in rows}
 
+    def tried(self, state_ids: Iterable[str]) -> pa.Table:
+        """The actions `--verify` tried in these states and what the engine answered, by state."""
+        with self._cursor({"wanted": self._wanted("state_id", state_ids)}) as cur:
+            sql = (
+                "SELECT state_id, action, outcome_observation FROM verifications JOIN wanted "
+                "USING (state_id) ORDER BY state_id, action"
+            )
+            return cur.sql(sql).to_arrow_table()
+
     def last_publish(self, out: Path) -> dict[str, Any] | None:
         """The manifest of the last version this store published to `out`, if any."""
         row = self.con.execute("SELECT manifest FROM publishes WHERE out = $out", {"out": _folder(out)})

@@ -99,6 +99,19 @@ def test_verified_build_pays_once_and_drops_by_outcome(
     tried = {(row["state_id"], row["alternative_action"]) for row in live}
     tried |= {(row["state_id"], row["expert_action"]) for row in live}
     assert first["run"]["verifications_added"] == len(tried)
+    # The world_model config: every verified action with the engine's answer, as the pairs record it.
+    world = [
+        row for split in datasets.load_dataset(str(tmp_path / "v"), "world_model").values() for row in split
+    ]
+    assert len(world) == len(tried)
+    answers = {(row["state_id"], row["tried_action"]): row["completion"][0]["content"] for row in world}
+    for row in live:
+        assert answers[(row["state_id"], row["alternative_action"])] == row["outcome_observation"]
+        assert f"Action: {row['alternative_action']}" in next(
+            w["prompt"][1]["content"] for w in world if w["tried_action"] == row["alternative_action"]
+        )
+    assert {row["side"] for row in world} == {"expert", "alternative"}
+    assert {row["environment"] for row in world} == {"textworld_express"}  # files are not verified
     outcomes = first["stats"]["outcomes"]
     assert set(outcomes) == {"textworld_express"}
     assert sum(outcomes["textworld_express"]["alternative"].values()) == len(live)
