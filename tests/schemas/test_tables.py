@@ -25,6 +25,7 @@ from actforge.schemas import (
     STATE_SCHEMA,
     STEP_SCHEMA,
     TRAJECTORY_SCHEMA,
+    WORLD_MODEL_SCHEMA,
     Quarantined,
     Sample,
     State,
@@ -68,7 +69,7 @@ def test_store_tables_have_exactly_their_schemas(tmp_path: Path, legacy: bool) -
 
 def test_published_shards_have_exactly_their_config_schema(tmp_path: Path) -> None:
     manifest = publish_pairs(tmp_path / "ds", quarantined=[BAD_RECORD])
-    assert {s["config"] for s in manifest["shards"]} == set(SCHEMAS)
+    assert {s["config"] for s in manifest["shards"]} == set(SCHEMAS) - {"world_model"}  # no --verify here
     for shard in manifest["shards"]:
         schema = pq.read_schema(tmp_path / "ds" / shard["path"])
         expected = SCHEMAS[shard["config"]]
@@ -83,7 +84,8 @@ def test_every_schema_field_carries_its_registry_doc() -> None:
     assert all(text.strip() for _type, text in COLUMNS.values())
     stored = [schema for schema, _key in STORE_TABLES.values()]
     schemas = [*SCHEMAS.values(), *stored, PUBLISH_SCHEMA, POLICY_ALIAS_SCHEMA]
-    renamed = {(PREFERENCE_SCHEMA, "prompt"): "agent_prompt"}  # TRL's column name for another prompt
+    # TRL's column names for other prompts
+    renamed = {(PREFERENCE_SCHEMA, "prompt"): "agent_prompt", (WORLD_MODEL_SCHEMA, "prompt"): "world_prompt"}
     for schema in schemas:
         for field in schema:
             column = next(
