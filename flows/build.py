@@ -139,6 +139,7 @@ def publish(
         config.drop_outcome,
         config.with_report,
         config.critic_history_chars,
+        config.leakage,
     )
 
 

@@ -14,7 +14,7 @@ from actforge.pipelines.sources.base import FILE_FORMATS
 from actforge.pipelines.sources.registry import check_source
 from actforge.pipelines.text.critic import CRITIC_VERSION, DEFAULT_HISTORY_CHARS
 from actforge.schemas import SCHEMA_VERSION
-from actforge.schemas.vocab import OUTCOMES
+from actforge.schemas.vocab import LEAKAGE_MODES, OUTCOMES
 
 RUNNERS = ("threads", "dask")
 
@@ -60,6 +60,8 @@ class BuildConfig:
             card, so the Hub shows them too.
         drop_outcome: leave out pairs whose verified alternative had one of these outcomes (for
             example `progresses`: the "bad" action helps), counted as `not_worse`.
+        leakage: states whose prompt appears in more than one split are always counted (stats and
+            card); `drop` also leaves them out of validation and test (`pipelines.publish.leakage`).
 
     Where the work runs (never part of the content):
         runner: `threads` (this process; sampling batch by batch) or `dask` (collection per source
@@ -104,6 +106,11 @@ class BuildConfig:
     with_report: bool = _option(False, "add the report's plots to OUT and show them in the card")
     drop_outcome: tuple[str, ...] = _option(
         (), "with --verify: leave out pairs whose alternative had this outcome; repeatable", choices=OUTCOMES
+    )
+    leakage: str = _option(
+        "report",
+        "held-out states whose prompt is in another split: report, or drop them",
+        choices=LEAKAGE_MODES,
     )
     runner: str = _option("threads", "where collection and sampling tasks run", choices=RUNNERS)
     workers: int = _option(2, "with --runner dask: workers of the local cluster")
@@ -207,5 +214,6 @@ class BuildConfig:
             "verify": self.verify,
             "drop_outcome": list(self.drop_outcome),
             "with_report": self.with_report,
+            "leakage": self.leakage,
             "schema_version": SCHEMA_VERSION,
         }

@@ -79,9 +79,11 @@ def publish_dataset(
     drop: Sequence[str] = (),
     with_report: bool = False,
     critic_history_chars: int = DEFAULT_HISTORY_CHARS,
+    leakage: str = "report",
 ) -> dict[str, Any]:
     """Publish the pairs of these trajectories with the dataset's counts in manifest and card,
-    leaving out pairs whose verified alternative had an outcome in `drop`."""
+    leaving out pairs whose verified alternative had an outcome in `drop` (and, with `leakage`
+    "drop", held-out states whose prompt is in another split)."""
     stats = store.counts(trajectory_ids, sources, drop)
     return publish(
         store,
@@ -93,6 +95,7 @@ def publish_dataset(
         critic_history_chars=critic_history_chars,
         drop=drop,
         with_report=with_report,
+        leakage=leakage,
     )
 
 

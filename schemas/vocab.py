@@ -15,6 +15,9 @@ GENERIC = "generic"  # a file whose name and records name no environment
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 SPLITS: tuple[str, ...] = (TRAIN, VALIDATION, TEST)
 
+# What a build does with held-out states whose prompt also appears in another split (`--leakage`).
+LEAKAGE_MODES: tuple[str, ...] = ("report", "drop")
+
 # Output configs of a published dataset: `datasets.load_dataset(OUT, NAME)`.
 DEFAULT, ACT, STATES, PREFERENCE, WORLD_MODEL = "default", "act", "states", "preference", "world_model"
 CONFIGS: dict[str, str] = {

@@ -21,6 +21,8 @@ def stats_table(stats: dict[str, Any]) -> str:
             lines.append(f"  {key.replace('_by_', ' ')}: {name:<22}{count:>8}")
     for name, count in sorted(stats.get("pairs_rejected", {}).items()):
         lines.append(f"  pairs rejected: {name:<22}{count:>8}")
+    for name, count in sorted(stats.get("leakage", {}).items()):  # prompts in several splits
+        lines.append(f"  leakage: {name:<24}{count:>8}")
     for environment, sides in sorted(stats.get("outcomes", {}).items()):
         lines.append(f"  verified outcomes in {environment} (alternatives / expert actions):")
         for outcome in OUTCOMES:

@@ -31,6 +31,7 @@ from actforge.pipelines.publish.layout import (
     sha256_file,
     shard_name,
 )
+from actforge.pipelines.publish.leakage import find_leakage, without
 from actforge.pipelines.publish.libraries import library_versions
 from actforge.pipelines.publish.report import dataset_report
 from actforge.pipelines.publish.versions import latest, next_version, same_version
@@ -59,16 +60,21 @@ def publish(
     critic_history_chars: int = DEFAULT_HISTORY_CHARS,
     drop: Sequence[str] = (),
     with_report: bool = False,
+    leakage: str = "report",
 ) -> dict[str, Any]:
-    """Write the pairs of these trajectories (config `default`), their critic examples (`act`) and
-    their states (`states`) to OUT; returns the manifest. Pairs whose verified alternative had an
-    outcome in `drop` are left out (the stats count them). `with_report` adds the report's plots
-    (`report/*.png`) and links them from the card.
+    """Write the pairs of these trajectories (config `default`), their critic examples (`act`),
+    states (`states`), preference rows and, after `--verify`, world-model rows to OUT; returns the
+    manifest. Pairs whose verified alternative had an outcome in `drop` are left out (the stats
+    count them); so are held-out states whose prompt is in another split with `leakage="drop"`.
+    `with_report` adds the report's plots (`report/*.png`) and links them from the card.
 
     A publish whose content equals the current version writes nothing (every file stays byte for
     byte); otherwise it becomes the next version, recording its parent and what it added.
     """
     _check(stats, shard_rows)
+    leak = find_leakage(store, list(trajectory_ids), history_chars)
+    stats = stats | {"leakage": leak.stats(leakage == "drop")}
+    held_out = leak.held_out_states if leakage == "drop" else frozenset()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     root = out.resolve()
@@ -76,14 +82,8 @@ def publish(
         shutil.rmtree(inside(root, leftover), ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
     try:
-        sample = _Sample()
-        shards = []
-        for split in SPLITS:
-            for config in FOLDERS:
-                rows = _rows(store, config, trajectory_ids, split, history_chars, critic_history_chars, drop)
-                if config == DEFAULT:
-                    rows = sample.watch(rows, split)
-                shards += _write_split(config, split, rows, staging, shard_rows)
+        history = (history_chars, critic_history_chars)
+        shards, sample = _write_all(store, staging, trajectory_ids, history, drop, held_out, shard_rows)
         content = _manifest(shards, provenance, stats, history_chars)
         previous = latest(current(root), store.last_publish(root))
         if same_version(previous, content) and intact(root, previous):
@@ -92,7 +92,7 @@ def publish(
             manifest = content | next_version(previous, content) | {"built_with": library_versions()}
             if with_report:  # plots of this version, linked from its card
                 manifest["report"] = dataset_report(manifest, staging)
-            (staging / CARD).write_text(render_card(manifest, sample.row), encoding="utf-8")
+            (staging / CARD).write_text(render_card(manifest, sample), encoding="utf-8")
             text = json.dumps(manifest, sort_keys=True, indent=2) + "\n"
             (staging / MANIFEST).write_text(text, "utf-8")
             commit(
@@ -103,6 +103,27 @@ def publish(
     if store.last_publish(root) != manifest:
         store.record_publish(root, manifest)
     return manifest
+
+
+def _write_all(
+    store: Store,
+    staging: Path,
+    trajectory_ids: Sequence[str],
+    history: tuple[int, int],
+    drop: Sequence[str],
+    held_out: frozenset[str],
+    shard_rows: int,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Every config's shards of every split, written into `staging`, and the card's sample row."""
+    sample = _Sample()
+    shards = []
+    for split in SPLITS:
+        for config in FOLDERS:
+            rows = _rows(store, config, trajectory_ids, split, history, drop, held_out)
+            if config == DEFAULT:
+                rows = sample.watch(rows, split)
+            shards += _write_split(config, split, rows, staging, shard_rows)
+    return shards, sample.row
 
 
 def _check(stats: dict[str, Any], shard_rows: int) -> None:
@@ -125,25 +146,25 @@ def _rows(
     config: str,
     trajectory_ids: Sequence[str],
     split: str,
-    history_chars: int,
-    critic_history_chars: int,
+    history: tuple[int, int],
     drop: Sequence[str],
+    held_out: frozenset[str],
 ) -> Iterator[pa.RecordBatch]:
-    """The batches of one config and split, in published order."""
+    """The batches of one config and split, in published order, less the states in `held_out`.
+    `history`: the characters of history in a row, and in a critic prompt of the `act` config."""
     kind = "states" if config in (STATES, WORLD_MODEL) else "pairs"
-    reader = store.published(kind, trajectory_ids, split, history_chars, drop=drop)
+    reader = (
+        without(b, held_out) for b in store.published(kind, trajectory_ids, split, history[0], drop=drop)
+    )
+    tables = (pa.Table.from_batches([batch]) for batch in reader)
     if config == ACT:  # both orders of a pair stay adjacent, so batches split between pairs
-        for batch in reader:
-            yield from act_table(pa.Table.from_batches([batch]), critic_history_chars).to_batches()
+        tables = (act_table(table, history[1]) for table in tables)
     elif config == PREFERENCE:
-        for batch in reader:
-            yield from preference_table(pa.Table.from_batches([batch])).to_batches()
+        tables = (preference_table(table) for table in tables)
     elif config == WORLD_MODEL:
-        for batch in reader:
-            states = pa.Table.from_batches([batch])
-            yield from world_model_table(states, store.tried(states["state_id"].to_pylist())).to_batches()
-    else:
-        yield from reader
+        tables = (world_model_table(table, store.tried(table["state_id"].to_pylist())) for table in tables)
+    for table in tables:
+        yield from table.to_batches()
 
 
 class _Sample:

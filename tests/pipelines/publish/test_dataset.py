@@ -86,6 +86,7 @@ def test_publish_writes_loadable_dataset(tmp_path: Path) -> None:
         "pairs_by_split": {"train": 20, "validation": 5, "test": 5},
         "quarantined": 1,
         "quarantined_by_reason": {"invalid_json": 1},
+        "leakage": {"states_in_several_splits": 0, "pairs_in_several_splits": 0},
     }
     for shard in manifest["shards"]:
         data = (out / shard["path"]).read_bytes()
