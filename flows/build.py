@@ -28,7 +28,7 @@ from actforge.pipelines.config import BuildConfig
 from actforge.pipelines.curate.filters import FilterConfig
 from actforge.pipelines.curate.verify import verify
 from actforge.pipelines.policy.models import PolicySpec, legacy_policy_name, policy_name
-from actforge.pipelines.policy.params import Backend, SamplingParams
+from actforge.pipelines.policy.params import Backend, SamplingParams, Usage
 from actforge.pipelines.policy.sampling import sample_states
 from actforge.pipelines.publish.card import summary, summary_markdown
 from actforge.pipelines.sources.base import Collected
@@ -55,9 +55,13 @@ def _policy(spec: PolicySpec) -> Backend:
 @task(name="sample-batch", cache_policy=INPUTS + TASK_SOURCE, persist_result=True, retries=1)
 def sample_batch(
     spec: PolicySpec, name: str, states: list, params: SamplingParams, filters: FilterConfig
-) -> list[Sample]:
-    """Samples of one batch; `name` (model identity) keys the cache, `spec` says where it comes from."""
-    return sample_states(_policy(spec), states, params, filters)
+) -> tuple[list[Sample], dict[str, int]]:
+    """Samples of one batch and what they asked of a policy server; `name` (model identity) keys the
+    cache, `spec` says where it comes from."""
+    backend = _policy(spec)
+    before = backend.usage.as_dict()
+    samples = sample_states(backend, states, params, filters)
+    return samples, backend.usage.since(before)
 
 
 @task(name="verify-batch", cache_policy=NO_CACHE, retries=1)
@@ -112,6 +116,42 @@ def _sampled(
         yield _first_finished(in_flight)
 
 
+def _sample(
+    db: Store, config: BuildConfig, trajectory_ids: list[str], todo: list[str], name: str
+) -> dict[str, Any]:
+    """Sample the pending states batch by batch, storing each batch as it comes. A server cap
+    (`--max-requests`, `--max-tokens`) stops it between batches: what is stored stays, and the next
+    run samples the rest."""
+    sample_cached = sample_batch.with_options(result_storage=config.cache_path)
+    batches = (
+        load_states(db, trajectory_ids, todo[start : start + config.batch_size], config.history_chars)
+        for start in range(0, len(todo), config.batch_size)
+    )
+    arguments = {
+        "spec": config.policy_spec,
+        "name": name,
+        "params": config.sampling,
+        "filters": config.filters,
+    }
+    run: dict[str, Any] = {"policy_calls": 0, "states_pending": len(todo)}
+    usage = Usage()
+    with tqdm(total=len(todo), desc="sampling", unit="state", disable=not todo) as bar:
+        for batch, state in _sampled(sample_cached, arguments, batches, config):
+            samples, asked = state.result()
+            # A cached batch (the store was lost or is new) is served without calling the model.
+            if state.name != "Cached":
+                run["policy_calls"] += len(batch)
+                usage = Usage(**{key: value + asked[key] for key, value in usage.as_dict().items()})
+            steps.store_batch(db, batch, samples)
+            bar.update(len(batch))
+            if (cap := config.cap_reached(usage)) is not None:
+                run["stopped_at"] = cap
+                break
+    if usage.requests:
+        db.record_usage(usage.as_dict())
+    return run | {f"server_{key}": value for key, value in usage.as_dict().items()}
+
+
 def _first_finished(in_flight: dict[PrefectFuture, list[State]]) -> tuple[list[State], PrefectState]:
     future = next(as_completed(list(in_flight)))
     future.wait()  # fetches the final state from the worker
@@ -148,30 +188,17 @@ def build(config: BuildConfig) -> dict[str, Any]:
     """Build a critique dataset into `config.out`; returns what this run added and the dataset's counts."""
     config.check_ready()
     out_path, store_path, results = Path(config.out), config.store_path, config.cache_path
-    params, filters = config.sampling, config.filters
+    params = config.sampling
     name = policy_name(config.policy)
     collected = Collected()
     collect_cached = collect_source.with_options(result_storage=results)
     for future in [collect_cached.submit(spec, config.format) for spec in config.sources]:
         collected.extend(future.result())
-    sample_cached = sample_batch.with_options(result_storage=results)
     with Store(store_path) as db:
         trajectory_ids, run = steps.record(db, collected)
         chosen = steps.select(db, trajectory_ids, config.max_states)
         todo = steps.pending(db, chosen, name, legacy_policy_name(config.policy), params)
-        run.update(policy_calls=0)
-        batches = (
-            load_states(db, trajectory_ids, todo[start : start + config.batch_size], config.history_chars)
-            for start in range(0, len(todo), config.batch_size)
-        )
-        arguments = {"spec": config.policy_spec, "name": name, "params": params, "filters": filters}
-        with tqdm(total=len(todo), desc="sampling", unit="state", disable=not todo) as bar:
-            for batch, state in _sampled(sample_cached, arguments, batches, config):
-                # A cached batch (the store was lost or is new) is served without calling the model.
-                if state.name != "Cached":
-                    run["policy_calls"] += len(batch)
-                steps.store_batch(db, batch, state.result())
-                bar.update(len(batch))
+        run.update(_sample(db, config, trajectory_ids, todo, name))
         run.update(steps.finish(db))
         if config.verify:
             run["verifications_added"] = _verified(db, trajectory_ids)

@@ -9,7 +9,7 @@ from typing import Any
 
 from actforge.pipelines.curate.filters import ADMISSIBLE_MODES, FilterConfig
 from actforge.pipelines.policy.models import DEFAULT_POLICY, PolicySpec
-from actforge.pipelines.policy.params import SamplingParams
+from actforge.pipelines.policy.params import SamplingParams, Usage
 from actforge.pipelines.sources.base import FILE_FORMATS
 from actforge.pipelines.sources.registry import check_source
 from actforge.pipelines.text.critic import CRITIC_VERSION, DEFAULT_HISTORY_CHARS
@@ -63,6 +63,11 @@ class BuildConfig:
         leakage: states whose prompt appears in more than one split are always counted (stats and
             card); `drop` also leaves them out of validation and test (`pipelines.publish.leakage`).
 
+    What a build may spend (never part of the content):
+        max_requests, max_tokens: caps on what a policy server is asked (requests answered; prompt
+            plus completion tokens, as the answers count them), checked between batches: the build
+            stops there, stores what it sampled and publishes it, and the next run samples the rest.
+
     Where the work runs (never part of the content):
         runner: `threads` (this process; sampling batch by batch) or `dask` (collection per source
             and sampling per batch as tasks on a Dask cluster; the flow stays the store's only
@@ -112,6 +117,12 @@ class BuildConfig:
         "held-out states whose prompt is in another split: report, or drop them",
         choices=LEAKAGE_MODES,
     )
+    max_requests: int | None = _option(
+        None, "stop sampling (between batches) once a server answered this many requests"
+    )
+    max_tokens: int | None = _option(
+        None, "stop sampling (between batches) once a server counted this many tokens"
+    )
     runner: str = _option("threads", "where collection and sampling tasks run", choices=RUNNERS)
     workers: int = _option(2, "with --runner dask: workers of the local cluster")
     dask_address: str | None = _option(None, "with --runner dask: a running cluster, tcp://HOST:PORT")
@@ -122,7 +133,7 @@ class BuildConfig:
         for name in ("k", "batch_size", "max_new_tokens", "concurrency", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_states", "history_chars", "critic_history_chars"):
+        for name in ("max_states", "history_chars", "critic_history_chars", "max_requests", "max_tokens"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be 0 or more, got {value}")
@@ -133,6 +144,14 @@ class BuildConfig:
                 if choices and item not in (None, *choices):
                     raise ValueError(f"{f.name} must be one of {list(choices)}, not {item!r}")
         self.sampling  # noqa: B018 - check sampling values now, not after collection
+
+    def cap_reached(self, usage: Usage) -> str | None:
+        """The cap (as its flag) that what a server was asked has reached, if any."""
+        if self.max_requests is not None and usage.requests >= self.max_requests:
+            return f"--max-requests {self.max_requests}"
+        if self.max_tokens is not None and usage.prompt_tokens + usage.completion_tokens >= self.max_tokens:
+            return f"--max-tokens {self.max_tokens}"
+        return None
 
     def check_complete(self) -> None:
         """A build needs sources and an output folder; a config may lack them until then."""

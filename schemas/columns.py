@@ -73,6 +73,11 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
         "the state and the tried action, asking what the environment answers",
     ),
     "completion": (pa.list_(MESSAGE), "what the engine answered, as the assistant's reply"),
+    # what builds asked of a policy server (one row per build that asked anything)
+    "requests": (pa.int64(), "requests a policy server answered"),
+    "retries": (pa.int64(), "retries those requests took (timeouts, 5xx, rate limits)"),
+    "prompt_tokens": (pa.int64(), "prompt tokens, as the server's answers counted them"),
+    "completion_tokens": (pa.int64(), "completion tokens, as the server's answers counted them"),
     # quarantine
     "position": (pa.string(), "where in the source the record was (file:line, task@variation)"),
     "detail": (pa.string(), "what was wrong, in words"),

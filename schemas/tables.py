@@ -122,6 +122,8 @@ STORE_TABLES: dict[str, tuple[pa.Schema, str]] = {
 # The last version published to each folder: a lost or damaged manifest is rebuilt from it, so the
 # version history never goes backwards. Keyed by `out`, written once per publish (not staged).
 PUBLISH_SCHEMA = table_schema("out", "version", "manifest")
+# What each build asked of a policy server; the run statistics show the sums (appended, not staged).
+SERVER_USAGE_SCHEMA = table_schema("requests", "retries", "prompt_tokens", "completion_tokens")
 
 # Samples stored under an older name of a policy (a local folder was once keyed by its config alone),
 # adopted once by the policy's current name: never sampled twice, never claimed by a second policy.

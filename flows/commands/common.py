@@ -23,6 +23,8 @@ def stats_table(stats: dict[str, Any]) -> str:
         lines.append(f"  pairs rejected: {name:<22}{count:>8}")
     for name, count in sorted(stats.get("leakage", {}).items()):  # prompts in several splits
         lines.append(f"  leakage: {name:<24}{count:>8}")
+    for name, count in stats.get("server_usage", {}).items():  # every build of the store, summed
+        lines.append(f"  server: {name:<25}{count:>8}")
     for environment, sides in sorted(stats.get("outcomes", {}).items()):
         lines.append(f"  verified outcomes in {environment} (alternatives / expert actions):")
         for outcome in OUTCOMES:
@@ -41,6 +43,12 @@ def print_build(result: dict[str, Any]) -> None:
     )
     print(stats_table(result["stats"]))
     print(f"dataset: {result['out']}")
+    if "stopped_at" in run:
+        print(
+            f"stopped at {run['stopped_at']} after {run['server_requests']} requests and "
+            f"{run['server_prompt_tokens'] + run['server_completion_tokens']} tokens: "
+            f"{run['policy_calls']} of {run['states_pending']} states sampled; run it again to go on"
+        )
 
 
 def push(out: str, repo_id: str, revision: str | None, private: bool) -> dict[str, Any]:

@@ -13,12 +13,12 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from actforge.pipelines.policy.decoding import sample_prompts
-from actforge.pipelines.policy.params import Backend, SamplingParams
+from actforge.pipelines.policy.params import Backend, SamplingParams, Usage
 from actforge.pipelines.policy.server import PREFIX, ServerPolicy, api_key, is_server, server_model
 from actforge.pipelines.text.prompts import agent_prompt
 from actforge.schemas import State
@@ -40,6 +40,7 @@ class Policy:
     name: str
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
+    usage: Usage = field(default_factory=Usage)  # no server: stays zero
 
     def complete(
         self, states: Sequence[State], params: SamplingParams, seeds: Sequence[int]

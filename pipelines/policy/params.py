@@ -4,7 +4,7 @@ sampling calls. A leaf, so backends never import each other."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Protocol
 
 from actforge.pipelines.text.prompts import AGENT_PROMPT_TOKENS, PROMPT_VERSION
@@ -43,10 +43,29 @@ class SamplingParams:
         return params_hash(self.as_dict())
 
 
+@dataclass
+class Usage:
+    """What a backend asked of a policy server: requests answered, the retries they took, and the
+    tokens the answers' `usage` counted. A local model asks none of it."""
+
+    requests: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    def since(self, before: dict[str, int]) -> dict[str, int]:
+        """What was added since `before` (an earlier `as_dict`)."""
+        return {f.name: getattr(self, f.name) - before[f.name] for f in fields(self)}
+
+
 class Backend(Protocol):
     """A policy that proposes alternatives: local weights (`models.Policy`), a server (`ServerPolicy`)."""
 
     name: str  # part of every sample's id and seed
+    usage: Usage  # what it has asked of a server so far (zero for local weights)
 
     def complete(
         self, states: Sequence[State], params: SamplingParams, seeds: Sequence[int]

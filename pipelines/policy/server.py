@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from actforge.pipelines.policy.params import Usage
 from actforge.pipelines.text.prompts import agent_prompt_text
 from actforge.schemas import State
 from actforge.schemas.ids import derive_seed
@@ -70,6 +71,7 @@ class ServerPolicy:
     tokenizer: PreTrainedTokenizerBase
     concurrency: int
     api_key: str = field(repr=False)
+    usage: Usage = field(default_factory=Usage)
 
     def complete(
         self, states: Sequence[State], params: SamplingParams, seeds: Sequence[int]
@@ -137,6 +139,7 @@ async def _sample_state(
             raise RuntimeError(
                 f"policy server {policy.base_url} refused the request (HTTP {err.status_code}): {detail}"
             ) from None
+        policy.usage.retries += MAX_RETRIES
         line = f"HTTP {err.status_code} after {MAX_RETRIES} retries"
         log.warning("state %s: %s from %s", state.state_id[:12], line, policy.base_url)
         return line
@@ -157,7 +160,7 @@ async def _complete(
     seed: int,
 ) -> list[str]:
     async with limit:
-        response = await client.completions.create(
+        raw = await client.completions.with_raw_response.create(
             model=policy.model,
             prompt=prompt,
             n=n,
@@ -167,6 +170,12 @@ async def _complete(
             stop=["\n"],
             seed=seed % 2**31,
         )
+    response = raw.parse()
+    policy.usage.requests += 1
+    policy.usage.retries += raw.retries_taken
+    if response.usage is not None:  # vLLM and `transformers serve` count tokens; some servers do not
+        policy.usage.prompt_tokens += response.usage.prompt_tokens
+        policy.usage.completion_tokens += response.usage.completion_tokens
     choices = sorted(response.choices, key=lambda c: c.index)
     if not choices or any(not isinstance(c.text, str) for c in choices):
         raise ValueError("the server answered without completion texts")

@@ -31,6 +31,7 @@ from actforge.schemas import (
     PAIR_SCHEMA,
     POLICY_ALIAS_SCHEMA,
     PUBLISH_SCHEMA,
+    SERVER_USAGE_SCHEMA,
     STATE_SCHEMA,
     STORE_TABLES,
     conform,
@@ -55,7 +56,8 @@ class Store:
                 self.migrated = migrate_if_legacy(self.con)
                 for table, (schema, _key) in STORE_TABLES.items():
                     self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns_ddl(schema)})")
-                self.con.execute(f"CREATE TABLE IF NOT EXISTS publishes ({columns_ddl(PUBLISH_SCHEMA)})")
+                for table, schema in (("publishes", PUBLISH_SCHEMA), ("server_usage", SERVER_USAGE_SCHEMA)):
+                    self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns_ddl(schema)})")
                 aliases = columns_ddl(POLICY_ALIAS_SCHEMA)
                 self.con.execute(f"CREATE TABLE IF NOT EXISTS policy_aliases ({aliases})")
         except duckdb.Error as exc:  # locked, corrupt, truncated, or not a DuckDB file at all
@@ -298,6 +300,12 @@ class Store:
                 "USING (state_id) ORDER BY state_id, action"
             )
             return cur.sql(sql).to_arrow_table()
+
+    def record_usage(self, usage: dict[str, int]) -> None:
+        """Add what one build asked of a policy server (parameters, never SQL text)."""
+        names = SERVER_USAGE_SCHEMA.names
+        values = ", ".join(f"${name}" for name in names)
+        self.con.execute(f"INSERT INTO server_usage ({', '.join(names)}) VALUES ({values})", usage)
 
     def last_publish(self, out: Path) -> dict[str, Any] | None:
         """The manifest of the last version this store published to `out`, if any."""

@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from actforge.pipelines.store.ddl import duckdb_type
-from actforge.schemas import PAIR_ORDER, PAIR_SCHEMA, STATE_ORDER, STATE_SCHEMA
+from actforge.schemas import PAIR_ORDER, PAIR_SCHEMA, SERVER_USAGE_SCHEMA, STATE_ORDER, STATE_SCHEMA
 from actforge.schemas.vocab import NOT_WORSE
 
 
@@ -152,9 +152,10 @@ def dataset_counts(
         (n_trajectories,) = cur.execute(
             "SELECT count(*) FROM trajectories JOIN wanted USING (trajectory_id)"
         ).fetchone()
+        server = _server_usage(cur)
     verification = {"pairs_rejected": {NOT_WORSE: dropped}} if dropped else {}
     verification |= {"outcomes": outcomes} if outcomes else {}
-    return {
+    return server | {
         "trajectories": int(n_trajectories),
         "states": int(n_states),
         "samples": sum(verdicts.values()),
@@ -166,3 +167,12 @@ def dataset_counts(
         "quarantined": sum(quarantined.values()),
         "quarantined_by_reason": quarantined,
     }
+
+
+def _server_usage(cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """What every build of this store asked of a policy server, summed; nothing when none asked."""
+    names = SERVER_USAGE_SCHEMA.names
+    (builds, *sums) = cur.execute(
+        f"SELECT count(*), {', '.join(f'sum({name})' for name in names)} FROM server_usage"
+    ).fetchone()
+    return {"server_usage": {name: int(n) for name, n in zip(names, sums, strict=True)}} if builds else {}

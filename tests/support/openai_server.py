@@ -1,9 +1,10 @@
 """An OpenAI-compatible completions server on loopback, for tests: real HTTP on 127.0.0.1.
 
 It answers `POST /v1/completions` with deterministic texts (a function of prompt, seed and choice
-index) and can misbehave the ways real servers do: ignore `n` (as `transformers serve` does), fail
-prompts that contain a marker with HTTP 500, answer others with garbage, or answer slowly. Every
-request is recorded (prompt, n, seed, whether the expected key came with it).
+index, with a `usage` that counts words as tokens) and can misbehave the ways real servers do:
+ignore `n` (as `transformers serve` does), fail prompts that contain a marker with HTTP 500, answer
+others with garbage, or answer slowly. Every request is recorded (prompt, n, seed, whether the
+expected key came with it).
 """
 
 from __future__ import annotations
@@ -105,6 +106,11 @@ class _Handler(BaseHTTPRequestHandler):
             "created": 0,
             "model": body["model"],
             "choices": choices,
+            "usage": {  # words for tokens: deterministic, and enough to account with
+                "prompt_tokens": len(prompt.split()),
+                "completion_tokens": sum(len(c["text"].split()) for c in choices),
+                "total_tokens": len(prompt.split()) + sum(len(c["text"].split()) for c in choices),
+            },
         }
         self._send(200, json.dumps(answer).encode())
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import socket
@@ -80,6 +81,49 @@ def test_a_build_through_a_server_keeps_good_samples_records_bad_ones_and_resume
     assert files and all(KEY.encode() not in p.read_bytes() for p in files)  # store, shards, card, cache
     assert KEY not in printed.out + printed.err + logged
     assert (out / "manifest.json").is_file()
+
+
+def test_a_capped_build_stops_cleanly_and_the_next_run_ends_as_an_uncapped_build(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--max-requests 1` stops after the first batch with a one-line notice (exit 0); the next run
+    samples the rest, and the shards equal an uncapped build's. Requests and tokens are counted."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with CompletionServer(KEY) as server:
+
+        def argv(out: str) -> list[str]:
+            server_flags = ["--policy", "openai:test-model", "--base-url", server.base_url]
+            sampling = ["--tokenizer", str(tiny_model_dir), "--k", "3", "--seed", "5", "--batch-size", "1"]
+            return ["build", "--source", NATIVE, "--out", str(tmp_path / out), *server_flags, *sampling]
+
+        assert main([*argv("capped"), "--max-requests", "1"]) == 0
+        [notice] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("stopped at")]
+        [first] = server.requests
+        tokens = len(first.prompt.split()) + 3 * len("go to room 1".split())
+        assert notice == (
+            f"stopped at --max-requests 1 after 1 requests and {tokens} tokens: "
+            "1 of 3 states sampled; run it again to go on"
+        )
+        assert main(argv("capped")) == 0
+        assert "stopped at" not in capsys.readouterr().out and len(server.requests) == 3
+        assert main(argv("uncapped")) == 0
+        assert len(server.requests) == 6
+
+    capped, uncapped = tmp_path / "capped", tmp_path / "uncapped"
+    shards = sorted(p.relative_to(capped) for p in capped.rglob("*.parquet"))
+    assert shards == sorted(p.relative_to(uncapped) for p in uncapped.rglob("*.parquet"))
+    assert all((capped / p).read_bytes() == (uncapped / p).read_bytes() for p in shards)
+    stats = {
+        name: json.loads((tmp_path / name / "manifest.json").read_text())["stats"]
+        for name in ("capped", "uncapped")
+    }
+    assert stats["capped"]["server_usage"] == stats["uncapped"]["server_usage"]  # 3 requests, all told
+    assert (
+        stats["capped"]["server_usage"]["requests"] == 3 and stats["capped"]["server_usage"]["retries"] == 0
+    )
+    words = sum(len(r.prompt.split()) + 3 * 4 for r in server.requests[:3])
+    usage = stats["capped"]["server_usage"]
+    assert usage["prompt_tokens"] + usage["completion_tokens"] == words
 
 
 def test_a_server_that_is_down_fails_the_build_in_one_line(

@@ -97,7 +97,7 @@ def test_refresh_migrates_a_legacy_store_without_sampling_again(
     assert "version: 2" in printed
     tables = {name for (name,) in _query(store, "SELECT table_name FROM duckdb_tables()")}
     # Legacy `states` and renamed 1.x tables are gone.
-    assert tables == {*STORE_TABLES, "publishes", "policy_aliases"}
+    assert tables == {*STORE_TABLES, "publishes", "policy_aliases", "server_usage"}
     # The folder's current name adopted the samples stored under its old name: none drawn again.
     current = policy_name(str(legacy_model_dir))
     assert _query(store, "SELECT policy, alias FROM policy_aliases") == [(current, LEGACY_POLICY)]
