@@ -133,7 +133,7 @@ def _sample(
         "params": config.sampling,
         "filters": config.filters,
     }
-    run: dict[str, Any] = {"policy_calls": 0, "states_pending": len(todo)}
+    run: dict[str, Any] = {"policy_calls": 0}
     usage = Usage()
     with tqdm(total=len(todo), desc="sampling", unit="state", disable=not todo) as bar:
         for batch, state in _sampled(sample_cached, arguments, batches, config):
@@ -145,10 +145,11 @@ def _sample(
             steps.store_batch(db, batch, samples)
             bar.update(len(batch))
             if (cap := config.cap_reached(usage)) is not None:
-                run["stopped_at"] = cap
+                run |= {"stopped_at": cap, "states_pending": len(todo)}
                 break
-    if usage.requests:
-        db.record_usage(usage.as_dict())
+    if not usage.requests:  # a local model, or nothing new to sample
+        return run
+    db.record_usage(usage.as_dict())
     return run | {f"server_{key}": value for key, value in usage.as_dict().items()}
 
 

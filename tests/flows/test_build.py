@@ -182,7 +182,7 @@ def test_build_then_recipe_covers_all_rows_and_plays(
     assert main(argv) == 0
     printed = capsys.readouterr().out
     summary = json.loads((runs / "recipe.json").read_text())
-    names = ["base", "ACT", "IL", "IL w/ ACT", "RL", "RL w/ ACT"]
+    names = ["base", "ACT", "DPO", "IL", "IL w/ ACT", "RL", "RL w/ ACT"]
     assert set(summary["results"]) == set(names) and summary["protocol"] == "direct"
     table_names = [line.split("  ")[0].strip() for line in summary["table"].splitlines()[2:]]
     assert table_names == names
@@ -190,6 +190,7 @@ def test_build_then_recipe_covers_all_rows_and_plays(
     # Stage 3 with ACT starts from the stage-2 checkpoint; the baselines from the base model.
     for name, folder in (
         ("ACT", "act"),
+        ("DPO", "dpo"),
         ("IL", "il"),
         ("IL w/ ACT", "il-act"),
         ("RL", "rl"),

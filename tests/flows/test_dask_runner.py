@@ -43,4 +43,4 @@ def test_a_build_on_two_dask_workers_publishes_the_bytes_of_a_serial_build(
     assert results["dask"]["run"]["policy_calls"] == results["dask"]["stats"]["states"] == 20
     serial, dask = files_of(tmp_path / "threads"), files_of(tmp_path / "dask")
     shards = {name for name in serial if name.endswith(".parquet")}
-    assert len(shards) == 9 and {n: dask[n][0] for n in shards} == {n: serial[n][0] for n in shards}
+    assert len(shards) == 12 and {n: dask[n][0] for n in shards} == {n: serial[n][0] for n in shards}

@@ -48,7 +48,7 @@ import datasets, json, sys
 repo, revisions = sys.argv[1], sys.argv[2:]
 print(json.dumps({
     rev: {cfg: {s: len(d) for s, d in datasets.load_dataset(repo, cfg, revision=rev).items()}
-          for cfg in ("default", "act", "states")}
+          for cfg in ("default", "act", "states", "preference")}
     for rev in revisions
 }))
 """

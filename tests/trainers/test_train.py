@@ -453,4 +453,4 @@ def test_a_recipe_whose_stage_3_starts_from_a_lora_critic(
     # Stage 3 started from the merged critic: its adapter sits on the ACT folder, not on the base.
     adapter = json.loads((il_act / "adapter" / "adapter_config.json").read_text())
     assert Path(adapter["base_model_name_or_path"]) == act
-    assert set(result["results"]) == {"base", "ACT", "IL", "IL w/ ACT"}
+    assert set(result["results"]) == {"base", "ACT", "DPO", "IL", "IL w/ ACT"}

@@ -171,7 +171,8 @@ def test_changed_push_adds_and_deletes_in_one_commit(hub: HubServer, tmp_path: P
 
     assert hub.commit_count(repo_id) == commits + 1
     assert result["changed"] and result["tag"] == "v2"
-    assert result["deleted"] == [f"{c}/test-00000-of-00001.parquet" for c in ("act", "data", "states")]
+    deleted = [f"{c}/test-00000-of-00001.parquet" for c in ("act", "data", "preference", "states")]
+    assert result["deleted"] == deleted
     assert {"manifest.json", "README.md"} <= set(result["added"])
     assert not any(p.startswith(("data/test", "act/test")) for p in hub.files(repo_id))
     head = hub.repo(repo_id).commits[-1]
