@@ -80,9 +80,11 @@ FULL = {"train": 20, "validation": 5, "test": 5}
 
 
 def configs(pairs: dict[str, int], trajectories: dict) -> dict[str, dict[str, int]]:
-    """Rows per config: the act config holds every pair in both orders, states one row per state."""
+    """Rows per config: the act config holds every pair in both orders, states one row per state,
+    preference one row per pair."""
     states = {split: n for split, n in states_per_split(trajectories).items() if split in pairs}
-    return {"default": pairs, "act": {s: 2 * n for s, n in pairs.items()}, "states": states}
+    act = {s: 2 * n for s, n in pairs.items()}
+    return {"default": pairs, "act": act, "states": states, "preference": pairs}
 
 
 def test_push_creates_repo_and_load_dataset_reads_both_configs(hub: HubServer, tmp_path: Path) -> None:
