@@ -9,24 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from actforge.flows.settings import configure_prefect
-from actforge.pipelines.policy.models import Policy, load_policy
-from tests.support.factories import publish_small_dataset
 from tests.support.hub_server import READ_TOKEN, TOKEN, HubServer
-from tests.support.tiny_model import make_tiny_model
+
+if TYPE_CHECKING:
+    from actforge.pipelines.policy.models import Policy
+
+# torch, transformers and Prefect load inside the fixtures that need them: a run of a few light
+# tests (`pytest tests/test_architecture.py`) does not pay their ~10 s of imports.
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.support.tiny_model import make_tiny_model
+
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama")
 
 
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir: Path) -> Policy:
     """The tiny model loaded as a local policy, once per module."""
+    from actforge.pipelines.policy.models import load_policy
+
     return load_policy(str(tiny_model_dir))
 
 
@@ -34,6 +41,8 @@ def tiny(tiny_model_dir: Path) -> Policy:
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small published dataset, once per module: 8 test pairs over 5 states, 3 train pairs
     (`factories.SMALL_DATASET`)."""
+    from tests.support.factories import publish_small_dataset
+
     return publish_small_dataset(tmp_path_factory.mktemp("dataset") / "ds")
 
 
@@ -63,6 +72,8 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """One temporary Prefect server for the whole session (it takes ~15-20 s to start here)."""
+    from actforge.flows.settings import configure_prefect
+
     configure_prefect()
     from prefect.testing.utilities import prefect_test_harness
 
