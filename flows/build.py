@@ -141,7 +141,7 @@ def _sample(
             # A cached batch (the store was lost or is new) is served without calling the model.
             if state.name != "Cached":
                 run["policy_calls"] += len(batch)
-                usage = Usage(**{key: value + asked[key] for key, value in usage.as_dict().items()})
+                usage.add(asked)
             steps.store_batch(db, batch, samples)
             bar.update(len(batch))
             if (cap := config.cap_reached(usage)) is not None:
@@ -163,19 +163,13 @@ def _first_finished(in_flight: dict[PrefectFuture, list[State]]) -> tuple[list[S
 def publish(
     store: Store, config: BuildConfig, trajectory_ids: list[str], policy: str, read: list[str]
 ) -> dict:
-    """`read`: the sources as their records name them (a Hub spec pinned to its commit), which the
-    quarantine counts and the provenance's `pinned` list take."""
-    out = Path(config.out)
-    provenance = config.provenance(policy)
-    pinned = sorted(set(read) - set(config.sources))
-    if pinned:
-        provenance["pinned"] = pinned
+    """`read`: the sources as their records name them (a Hub spec pinned to its commit)."""
     return steps.publish_dataset(
         store,
-        out,
+        Path(config.out),
         trajectory_ids,
-        sorted(set(config.sources) | set(read)),
-        provenance,
+        steps.read_sources(config.sources, read),
+        config.provenance(policy),
         config.history_chars,
         config.drop_outcome,
         config.with_report,

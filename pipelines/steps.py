@@ -69,6 +69,12 @@ def finish(store: Store) -> dict[str, int]:
     return {"samples_added": added["samples"], "pairs_added": added["pairs"]}
 
 
+def read_sources(given: Sequence[str], read: Sequence[str]) -> Sequence[str]:
+    """The sources to count (quarantine is recorded under the name a record gives its source) and,
+    where a record names one pinned (a Hub spec at its commit), `provenance.pinned` lists it."""
+    return sorted(set(given) | set(read))
+
+
 def publish_dataset(
     store: Store,
     out: Path,
@@ -85,6 +91,8 @@ def publish_dataset(
     leaving out pairs whose verified alternative had an outcome in `drop` (and, with `leakage`
     "drop", held-out states whose prompt is in another split)."""
     stats = store.counts(trajectory_ids, sources, drop)
+    pinned = sorted(set(sources) - set(provenance["sources"]))
+    provenance = provenance | ({"pinned": pinned} if pinned else {})
     return publish(
         store,
         out,

@@ -30,7 +30,7 @@ CONFIGS: dict[str, str] = {
     "as a prompt (state and action) and the engine's answer as its `completion`, Early Experience's "
     "implicit world modelling",
 }
-# Whose action a world-model row tried.
+# Whose action was tried: a world-model row's `side`, and the two sides of the verified-outcome counts.
 EXPERT, ALTERNATIVE = "expert", "alternative"
 
 # A sampled output's verdict (`samples.status`) and its reason (`samples.reason`).

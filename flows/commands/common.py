@@ -9,7 +9,7 @@ from typing import Any
 from actforge.flows.arguments import positive_int
 from actforge.pipelines.sources.live import PLAY_STEPS
 from actforge.pipelines.text.critic import OBJECTIVES, PROTOCOLS
-from actforge.schemas.vocab import OUTCOMES
+from actforge.schemas.vocab import ALTERNATIVE, EXPERT, OUTCOMES
 
 SUMMARY_KEYS = ("trajectories", "states", "samples", "pairs", "quarantined")
 
@@ -28,7 +28,7 @@ def stats_table(stats: dict[str, Any]) -> str:
     for environment, sides in sorted(stats.get("outcomes", {}).items()):
         lines.append(f"  verified outcomes in {environment} (alternatives / expert actions):")
         for outcome in OUTCOMES:
-            alternative, expert = (sides.get(side, {}).get(outcome, 0) for side in ("alternative", "expert"))
+            alternative, expert = (sides.get(side, {}).get(outcome, 0) for side in (ALTERNATIVE, EXPERT))
             if alternative or expert:
                 lines.append(f"    {outcome:<12}{alternative:>8} /{expert:>6}")
     return "\n".join(lines)

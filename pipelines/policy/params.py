@@ -56,6 +56,11 @@ class Usage:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    def add(self, counts: dict[str, int]) -> None:
+        """Count what another backend (or a batch on a worker) asked: an `as_dict` or `since`."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + counts[f.name])
+
     def since(self, before: dict[str, int]) -> dict[str, int]:
         """What was added since `before` (an earlier `as_dict`)."""
         return {f.name: getattr(self, f.name) - before[f.name] for f in fields(self)}

@@ -20,8 +20,10 @@ from actforge.pipelines.publish.layout import FOLDERS
 from actforge.schemas import ACT_SCHEMA, PAIR_SCHEMA, PREFERENCE_SCHEMA, STATE_SCHEMA, WORLD_MODEL_SCHEMA, doc
 from actforge.schemas.vocab import (
     ACT,
+    ALTERNATIVE,
     CONFIGS,
     DEFAULT,
+    EXPERT,
     OUTCOME_MEANINGS,
     OUTCOMES,
     PREFERENCE,
@@ -84,8 +86,8 @@ def _outcome_table(outcomes: dict[str, dict[str, dict[str, int]]]) -> list[str]:
     ]
     for environment, sides in sorted(outcomes.items()):
         for outcome in OUTCOMES:
-            alternative = sides.get("alternative", {}).get(outcome, 0)
-            expert = sides.get("expert", {}).get(outcome, 0)
+            alternative = sides.get(ALTERNATIVE, {}).get(outcome, 0)
+            expert = sides.get(EXPERT, {}).get(outcome, 0)
             if alternative or expert:
                 lines.append(f"| {environment} | {outcome} | {alternative} | {expert} |")
     return lines
@@ -107,9 +109,8 @@ def _front_matter(manifest: dict[str, Any]) -> str:
     """The Hub's YAML: each config that has rows (`world_model` only after `--verify`), its splits."""
     provenance = manifest["provenance"]
     sources = provenance.get("sources") or []
-    splits = {
-        config: [s for s in manifest["splits"] if (config, s) in _written(manifest)] for config in FOLDERS
-    }
+    written = {(shard["config"], shard["split"]) for shard in manifest["shards"]}
+    splits = {config: [s for s in manifest["splits"] if (config, s) in written] for config in FOLDERS}
     present = [config for config in FOLDERS if splits[config]]
     meta = {
         "pretty_name": "ACT critique pairs" + (f" ({', '.join(sources)})" if sources else ""),
@@ -128,11 +129,6 @@ def _front_matter(manifest: dict[str, Any]) -> str:
         ],
     }
     return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
-
-
-def _written(manifest: dict[str, Any]) -> set[tuple[str, str]]:
-    """The (config, split) pairs that have shards."""
-    return {(shard["config"], shard["split"]) for shard in manifest["shards"]}
 
 
 def _bullets(mapping: dict[str, Any], indent: str = "") -> list[str]:

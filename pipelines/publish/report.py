@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from actforge.pipelines.publish.layout import REPORT, read_manifest
 from actforge.schemas import SPLITS
-from actforge.schemas.vocab import DEFAULT, METRICS, OUTCOMES
+from actforge.schemas.vocab import ALTERNATIVE, DEFAULT, EXPERT, METRICS, OUTCOMES
 
 PAGE = "report.html"
 TOP_ALTERNATIVES = 15
@@ -224,8 +224,8 @@ def _outcomes(ax: Any, stats: dict[str, Any]) -> None:
     for environment, sides in sorted(stats["outcomes"].items()):
         for outcome in OUTCOMES:
             labels.append(f"{environment}: {outcome}")
-            alternatives.append(sides.get("alternative", {}).get(outcome, 0))
-            experts.append(sides.get("expert", {}).get(outcome, 0))
+            alternatives.append(sides.get(ALTERNATIVE, {}).get(outcome, 0))
+            experts.append(sides.get(EXPERT, {}).get(outcome, 0))
     positions = range(len(labels))[::-1]  # the first environment on top
     ax.barh([p + 0.2 for p in positions], alternatives, height=0.4, label="alternatives")
     ax.barh([p - 0.2 for p in positions], experts, height=0.4, label="expert actions")

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from actforge.pipelines.store.ddl import duckdb_type
 from actforge.schemas import PAIR_ORDER, PAIR_SCHEMA, SERVER_USAGE_SCHEMA, STATE_ORDER, STATE_SCHEMA
-from actforge.schemas.vocab import NOT_WORSE
+from actforge.schemas.vocab import ALTERNATIVE, EXPERT, NOT_WORSE
 
 
 @contextmanager
@@ -140,7 +140,7 @@ def dataset_counts(
         pairs = grouped("split", f"{verified} WHERE {kept}")
         dropped = sum(grouped("split", f"{verified} WHERE NOT ({kept})").values())
         outcomes: dict[str, dict[str, dict[str, int]]] = {}
-        for side, column in (("alternative", "va.outcome"), ("expert", "ve.outcome")):
+        for side, column in ((ALTERNATIVE, "va.outcome"), (EXPERT, "ve.outcome")):
             sql = (
                 f"SELECT t.environment, {column}, count(*) FROM {verified} WHERE {column} IS NOT NULL "
                 "GROUP BY ALL ORDER BY ALL"
