@@ -241,3 +241,28 @@ def test_a_build_from_hub_datasets_pins_their_commits_and_a_rebuild_only_resolve
     revisions = {f"/api/datasets/{parse_spec(spec).repo_id}/revision/main" for spec in SPECS.values()}
     assert {path for _, path in hub.requests} == revisions
     assert len(hub.requests) == 2 * len(SPECS)
+
+
+def test_a_build_reports_a_first_state_shared_by_two_splits_and_drops_it_from_test(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """Two runs of one task that start from the same state, one in train and one in test: the
+    build counts the repeated prompt, and `--leakage drop` leaves it out of test only."""
+    first = {"observation": "You are in the kitchen. A fridge is here.", "action": "open fridge"}
+    runs = [
+        {"task": "get food", "instruction": "get food", "split": split, "environment": "generic",
+         "steps": [first, {"observation": f"{food} is in the fridge.", "action": f"take {food}"}]}
+        for split, food in (("train", "milk"), ("test", "eggs"))
+    ]  # fmt: skip
+    source = tmp_path / "runs.jsonl"
+    source.write_text("".join(json.dumps(run) + "\n" for run in runs), encoding="utf-8")
+    argv = ["build", "--source", str(source), "--policy", str(tiny_model_dir), "--k", "2", "--seed", "3"]
+    assert main([*argv, "--out", str(tmp_path / "r")]) == 0
+    reported = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert reported["stats"]["leakage"]["states_in_several_splits"] == 2
+    assert main([*argv, "--out", str(tmp_path / "d"), "--leakage", "drop"]) == 0
+    dropped = json.loads((tmp_path / "d" / "manifest.json").read_text())
+    assert dropped["stats"]["leakage"]["states_dropped"] == 1
+    test_states = {row["step_index"] for row in datasets.load_dataset(str(tmp_path / "d"), split="test")}
+    assert test_states == {1}  # the shared first state left test; the second one stayed
+    assert dropped["splits"]["train"] == reported["splits"]["train"]
