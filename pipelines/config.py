@@ -10,6 +10,7 @@ from typing import Any
 from actforge.pipelines.curate.filters import ADMISSIBLE_MODES, FilterConfig
 from actforge.pipelines.policy.models import DEFAULT_POLICY, PolicySpec
 from actforge.pipelines.policy.params import SamplingParams, Usage
+from actforge.pipelines.policy.prefix_cache import DEFAULT_CACHE_MB
 from actforge.pipelines.sources.base import FILE_FORMATS
 from actforge.pipelines.sources.registry import check_source
 from actforge.pipelines.text.critic import CRITIC_VERSION, DEFAULT_HISTORY_CHARS
@@ -45,7 +46,9 @@ class BuildConfig:
         k, temperature, top_p, max_new_tokens, seed: K alternatives per state and how they are drawn.
 
     Scope, filters and output:
-        max_states: sample at most this many states (the first by id, so spread over tasks).
+        max_states: sample at most this many states: whole trajectories, each split's in turn in
+            proportion (so a partial build has every split, and a trajectory's consecutive prompts
+            share their prefixes, which a local model prefills once); the last one cut short.
         batch_size: states per sampling task (one cached, resumable unit of work). A local model
             decodes a batch's states together (`pipelines.policy.decoding`); a server gets all of a batch's
             requests at once, so with `--concurrency N` use a batch of at least N states.
@@ -69,6 +72,9 @@ class BuildConfig:
             stops there, stores what it sampled and publishes it, and the next run samples the rest.
 
     Where the work runs (never part of the content):
+        prefix_cache_mb: memory a local model keeps prefilled prompt chunks in across batches, so a
+            trajectory's next state computes only its newest tokens (`pipelines.policy.prefix_cache`;
+            0: reuse within a batch only). Never changes a sample.
         runner: `threads` (this process; sampling batch by batch) or `dask` (collection per source
             and sampling per batch as tasks on a Dask cluster; the flow stays the store's only
             writer).
@@ -94,7 +100,9 @@ class BuildConfig:
     top_p: float = _option(0.95, "nucleus sampling mass")
     max_new_tokens: int = _option(24, "tokens generated per alternative at most")
     seed: int = _option(0, "seed of every sample (derived per state)")
-    max_states: int | None = _option(None, "sample at most this many states (chosen by id)")
+    max_states: int | None = _option(
+        None, "sample at most this many states (whole trajectories, every split in proportion)"
+    )
     batch_size: int = _option(
         8, "states per sampling task (a local model decodes them together; a server gets them at once)"
     )
@@ -123,6 +131,9 @@ class BuildConfig:
     max_tokens: int | None = _option(
         None, "stop sampling (between batches) once a server counted this many tokens"
     )
+    prefix_cache_mb: int = _option(
+        DEFAULT_CACHE_MB, "local model: MB of prefilled prompt chunks kept across batches (0: none)"
+    )
     runner: str = _option("threads", "where collection and sampling tasks run", choices=RUNNERS)
     workers: int = _option(2, "with --runner dask: workers of the local cluster")
     dask_address: str | None = _option(None, "with --runner dask: a running cluster, tcp://HOST:PORT")
@@ -133,7 +144,14 @@ class BuildConfig:
         for name in ("k", "batch_size", "max_new_tokens", "concurrency", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_states", "history_chars", "critic_history_chars", "max_requests", "max_tokens"):
+        for name in (
+            "max_states",
+            "prefix_cache_mb",
+            "history_chars",
+            "critic_history_chars",
+            "max_requests",
+            "max_tokens",
+        ):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be 0 or more, got {value}")
@@ -210,6 +228,7 @@ class BuildConfig:
             tokenizer=self.tokenizer,
             concurrency=self.concurrency,
             api_key_file=self.api_key_file,
+            prefix_cache_mb=self.prefix_cache_mb,
         )
 
     @property

@@ -46,7 +46,8 @@ def record(store: Store, collected: Collected) -> tuple[list[str], dict[str, int
 
 
 def select(store: Store, trajectory_ids: Sequence[str], max_states: int | None) -> list[str]:
-    """A deterministic subset: the first `max_states` state ids (hashes, so spread over tasks)."""
+    """A deterministic subset: the first `max_states` states, whole trajectories spread over the
+    splits (`Store.state_ids`)."""
     return store.state_ids(trajectory_ids, max_states)
 
 

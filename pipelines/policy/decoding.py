@@ -1,4 +1,5 @@
-"""Batched local sampling: several states per forward pass, K continuations each, one prefill per state.
+"""Batched local sampling: several states per forward pass, K continuations each, a prompt's leading
+chunks prefilled once per build (`prefix_cache`).
 
 A decode loop of our own rather than `generate`, because `generate` draws every row from torch's one
 global RNG, so a state's samples would depend on which states share its batch. Here each state draws
@@ -10,9 +11,10 @@ filtering; a row ends with the token that emits a newline, at end of sequence, o
 from __future__ import annotations
 
 import weakref
-from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
+
+from actforge.pipelines.policy.prefix_cache import Chunk, PrefixCache, chunk_keys
 
 if TYPE_CHECKING:  # torch loads with the model (see pipelines.policy.models)
     import torch
@@ -21,15 +23,17 @@ if TYPE_CHECKING:  # torch loads with the model (see pipelines.policy.models)
     from actforge.pipelines.policy.params import SamplingParams
 
 
-# One forward pass holds at most this many rows × (prompt + new) tokens: the build's default batch
-# (8 states, K=4, full 1024-token prompts) in one pass.
 class LocalModel(Protocol):
-    """What decoding needs of a local policy (`policy.models.Policy`): the model and its tokenizer."""
+    """What decoding needs of a local policy (`policy.models.Policy`): the model, its tokenizer, and
+    the chunks its earlier prompts prefilled."""
 
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
+    prefix_cache: PrefixCache
 
 
+# One forward pass holds at most this many rows × (prompt + new) tokens: the build's default batch
+# (8 states, K=4, full 1024-token prompts) in one pass.
 DECODE_TOKENS = 8 * 4 * (1024 + 128)
 PREFILL_CHUNK = 128  # prompts are prefilled in chunks of this many tokens
 _STOPS: weakref.WeakKeyDictionary[object, torch.Tensor] = weakref.WeakKeyDictionary()
@@ -88,7 +92,7 @@ def _decode(
     new = torch.full((rows, params.max_new_tokens), pad, dtype=torch.long)
     lengths = torch.full((rows,), params.max_new_tokens, dtype=torch.long)
     with torch.no_grad():
-        cache, scores, mask = _prefill(model, prompts)
+        cache, scores, mask = _prefill(model, prompts, policy.prefix_cache)
         cache.batch_repeat_interleave(k)
         scores, mask = scores.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)
         position = torch.tensor([len(p) for p in prompts]).repeat_interleave(k)[:, None]
@@ -117,42 +121,48 @@ def _decode(
 
 
 def _prefill(
-    model: PreTrainedModel, prompts: list[list[int]]
+    model: PreTrainedModel, prompts: list[list[int]], chunks: PrefixCache
 ) -> tuple[DynamicCache, torch.Tensor, torch.Tensor]:
     """Each prompt's cache, built chunk by chunk; the caches joined left-padded, the last
     position's logits, and the attention mask that hides the padding.
 
-    A prompt is always fed in the same fixed-size chunks, so a chunk's result depends on the prompt
-    alone, and prompts of one batch that share leading chunks (one task's header, a trajectory's
-    earlier steps) compute them once.
+    A prompt is always fed in the same fixed-size chunks, so a chunk's result depends on the prompt's
+    tokens up to its end alone: the leading chunks any earlier prompt computed (in this batch or an
+    earlier one: `chunks`) are copied, not computed again.
     """
     import torch
     from transformers import DynamicCache
 
-    passes = Counter(tuple(p[:end]) for p in prompts for end in _chunk_ends(len(p)))
-    kept: dict[tuple[int, ...], tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]] = {}
     caches, logits = [], []
     for prompt in prompts:
         ends = _chunk_ends(len(prompt))
-        keys = [tuple(prompt[:end]) for end in ends]
-        done = max((i + 1 for i, key in enumerate(keys) if key in kept), default=0)
-        cache, start, last = DynamicCache(config=model.config), 0, None
-        if done:  # the longest prefix another prompt computed: start from a copy of its cache
-            layers, last = kept[keys[done - 1]]
-            for index, (k, v) in enumerate(layers):
-                cache.update(k, v, index)
-            start = ends[done - 1]
-        for end, key in zip(ends[done:], keys[done:], strict=True):
-            out = model(input_ids=torch.tensor([prompt[start:end]]), cache=cache, logits_to_keep=1)
-            last, start = out.logits[:, -1], end
-            if passes[key] > 1:  # another prompt of the batch starts with this prefix
-                kept[key] = ([(layer.keys, layer.values) for layer in cache.layers], last)
+        keys = chunk_keys(prompt, ends)
+        found = []
         for key in keys:
-            passes[key] -= 1
-            if not passes[key]:
-                kept.pop(key, None)
+            if (chunk := chunks.get(key)) is None:
+                break
+            found.append(chunk)
+        cache, start = DynamicCache(config=model.config), ends[len(found) - 1] if found else 0
+        if found:
+            for index in range(len(found[0].layers)):
+                keys_ = torch.cat([chunk.layers[index][0] for chunk in found], dim=-2)
+                values = torch.cat([chunk.layers[index][1] for chunk in found], dim=-2)
+                cache.update(keys_, values, index)
+        last = found[-1].logits if found else None
+        chunks.reused_tokens += start
+        chunks.computed_tokens += len(prompt) - start
+        for end, key in zip(ends[len(found) :], keys[len(found) :], strict=True):
+            out = model(input_ids=torch.tensor([prompt[start:end]]), cache=cache, logits_to_keep=1)
+            last = out.logits[:, -1]
+            layers = [
+                (layer.keys[..., start:end, :].clone(), layer.values[..., start:end, :].clone())
+                for layer in cache.layers
+            ]
+            chunks.put(key, Chunk(layers, last))
+            start = end
         caches.append(cache)
         logits.append(last)
+    chunks.trim()
     width = max(len(p) for p in prompts)
     joined = DynamicCache(config=model.config)
     for index in range(len(caches[0].layers)):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from actforge.pipelines.policy.decoding import sample_prompts
 from actforge.pipelines.policy.params import Backend, SamplingParams, Usage
+from actforge.pipelines.policy.prefix_cache import DEFAULT_CACHE_MB, PrefixCache
 from actforge.pipelines.policy.server import PREFIX, ServerPolicy, api_key, is_server, server_model
 from actforge.pipelines.text.prompts import agent_prompt
 from actforge.schemas import State
@@ -41,6 +42,7 @@ class Policy:
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     usage: Usage = field(default_factory=Usage)  # no server: stays zero
+    prefix_cache: PrefixCache = field(default_factory=PrefixCache)  # prompt chunks prefilled so far
 
     def complete(
         self, states: Sequence[State], params: SamplingParams, seeds: Sequence[int]
@@ -167,8 +169,11 @@ def model_folder(name_or_dir: str = DEFAULT_POLICY) -> Path:
     return smollm2_folder() if name_or_dir == DEFAULT_POLICY else _local_folder(name_or_dir)
 
 
-def load_policy(name_or_dir: str = DEFAULT_POLICY, trust_remote_code: bool = False) -> Policy:
-    """Load a policy by `smollm2` or a local model folder; never fetches anything."""
+def load_policy(
+    name_or_dir: str = DEFAULT_POLICY, trust_remote_code: bool = False, cache_mb: int = DEFAULT_CACHE_MB
+) -> Policy:
+    """Load a policy by `smollm2` or a local model folder; never fetches anything. `cache_mb`: memory
+    for the prompt chunks it keeps prefilled across batches."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -179,7 +184,7 @@ def load_policy(name_or_dir: str = DEFAULT_POLICY, trust_remote_code: bool = Fal
         folder, local_files_only=True, trust_remote_code=trust_remote_code, dtype=torch.float32
     )
     model.eval()
-    return Policy(name=name, model=model, tokenizer=tokenizer)
+    return Policy(name=name, model=model, tokenizer=tokenizer, prefix_cache=PrefixCache(cache_mb))
 
 
 def load_tokenizer(folder: Path, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
@@ -199,6 +204,7 @@ class PolicySpec:
     tokenizer: str | None
     concurrency: int
     api_key_file: str | None
+    prefix_cache_mb: int = DEFAULT_CACHE_MB
 
     def check(self) -> None:
         """Settings that cannot work, found before any work."""
@@ -216,7 +222,7 @@ class PolicySpec:
     def load(self) -> Backend:
         """The local model, or the server's client settings with the tokenizer that renders prompts."""
         if not is_server(self.policy):
-            return load_policy(self.policy, trust_remote_code=self.trust_remote_code)
+            return load_policy(self.policy, self.trust_remote_code, self.prefix_cache_mb)
         assert self.base_url is not None
         folder = Path(self.tokenizer) if self.tokenizer else smollm2_folder()
         return ServerPolicy(

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import yaml
 
 from actforge.pipelines.publish.layout import FOLDERS
+from actforge.pipelines.text.prompts import WINDOW_RULES
 from actforge.schemas import ACT_SCHEMA, PAIR_SCHEMA, PREFERENCE_SCHEMA, STATE_SCHEMA, WORLD_MODEL_SCHEMA, doc
 from actforge.schemas.vocab import (
     ACT,
@@ -232,6 +233,17 @@ def _block(lines: list[str]) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
+def _prompt_rule(sampling: dict[str, Any]) -> str:
+    """The agent prompt the alternatives were sampled from, and its history window's rule."""
+    version = sampling.get("prompt")
+    if version not in WINDOW_RULES:
+        return ""
+    return (
+        f"The alternatives were sampled from the agent prompt `{version}` ({sampling['max_prompt_tokens']} "
+        f"tokens at most), whose history window is {WINDOW_RULES[version]}.\n"
+    )
+
+
 def render_card(manifest: dict[str, Any], sample: dict[str, Any] | None = None) -> str:
     """The dataset card (README.md) for a manifest: `card.md` filled in from the manifest."""
     provenance = manifest["provenance"]
@@ -240,6 +252,7 @@ def render_card(manifest: dict[str, Any], sample: dict[str, Any] | None = None) 
         front_matter=_front_matter(manifest),
         columns="\n".join(f"- `{f.name}` ({f.type}): {doc(f)}" for f in PAIR_SCHEMA),
         history_chars=manifest["history_chars"],
+        prompt_rule=_prompt_rule(provenance.get("sampling") or {}),
         sample=_block(_sample_section(sample)),
         report=_block(_report_section(manifest.get("report", []))),
         splits=summary_markdown(summary(manifest)),

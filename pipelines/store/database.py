@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from actforge.pipelines.store.ddl import columns_ddl
 from actforge.pipelines.store.legacy import migrate_if_legacy
+from actforge.pipelines.store.queries import SPREAD_STATES as SPREAD
 from actforge.pipelines.store.queries import cast_batches, cursor, dataset_counts, published_sql, wanted
 from actforge.schemas import (
     PAIR_SCHEMA,
@@ -164,11 +165,10 @@ class Store:
     _wanted = staticmethod(wanted)
 
     def state_ids(self, trajectory_ids: Iterable[str], max_states: int | None = None) -> list[str]:
-        """States of these trajectories by id: the first `max_states` (a hash order, so spread out)."""
-        limit = "" if max_states is None else f"LIMIT {int(max_states)}"
+        """These trajectories' states, a run each, splits spread evenly (`queries.SPREAD_STATES`)."""
+        limit = "" if max_states is None else f" LIMIT {int(max_states)}"
         with self._cursor({"wanted": self._wanted("trajectory_id", trajectory_ids)}) as cur:
-            sql = f"SELECT state_id FROM steps JOIN wanted USING (trajectory_id) ORDER BY state_id {limit}"
-            return [r[0] for r in cur.execute(sql).fetchall()]
+            return [r[0] for r in cur.execute(SPREAD + limit).fetchall()]
 
     def unsampled(self, state_ids: Iterable[str], policies: Sequence[str], params_digest: str) -> list[str]:
         """States with no (merged) samples under any of these policy names and these sampling

@@ -15,6 +15,19 @@ from actforge.pipelines.store.ddl import duckdb_type
 from actforge.schemas import PAIR_ORDER, PAIR_SCHEMA, SERVER_USAGE_SCHEMA, STATE_ORDER, STATE_SCHEMA
 from actforge.schemas.vocab import ALTERNATIVE, EXPERT, NOT_WORSE
 
+# States of the `wanted` trajectories, whole trajectories in a run each (their prompts share
+# prefixes), trajectories in an order that spreads every split evenly: a trajectory's place is its
+# rank by id within its split over the split's size. A `--max-states` build takes the first N.
+SPREAD_STATES = """
+WITH placed AS (
+    SELECT trajectory_id,
+           (row_number() OVER (PARTITION BY split ORDER BY trajectory_id) - 0.5)
+               / count(*) OVER (PARTITION BY split) AS place
+    FROM trajectories JOIN wanted USING (trajectory_id)
+)
+SELECT state_id FROM steps JOIN placed USING (trajectory_id) ORDER BY place, trajectory_id, step_index
+"""
+
 
 @contextmanager
 def cursor(

@@ -2,8 +2,7 @@
 
 Sampling, SFT, action GRPO, next-action evaluation and play all render a state through
 `agent_prompt_text`, so every stage trains and measures the same task. The assistant turn is opened
-with "Action:" so even a 135M model answers with an action; the history window keeps the most recent
-steps that fit `max_prompt_tokens`.
+with "Action:" so even a 135M model answers with an action; the history window is `WINDOW_RULE`.
 """
 
 from __future__ import annotations
@@ -17,9 +16,19 @@ from actforge.schemas.vocab import ALFWORLD, GENERIC, SCIENCEWORLD, TEXTWORLD_EX
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-PROMPT_VERSION = "agent-v1"
+PROMPT_VERSION = "agent-v2"  # v2: the history window slides in blocks (v1 dropped one step at a time)
 ACTION_PREFIX = "Action:"
 AGENT_PROMPT_TOKENS = 1024  # the agent prompt's token budget everywhere (sampling, training, evaluation)
+WINDOW_RULE = (
+    "the whole history when it fits the prompt's token budget; else the most recent steps that fit, "
+    "with the oldest dropped in blocks: the window starts at a step index that is a multiple of B, "
+    "B the largest power of two at most a quarter of the steps that fit (at least 1), so consecutive "
+    "states of a trajectory share their history's first steps"
+)
+WINDOW_RULES = {  # what each prompt version's history window is (the card says it)
+    "agent-v1": "the most recent steps that fit the prompt's token budget (one step dropped at a time)",
+    PROMPT_VERSION: WINDOW_RULE,
+}
 
 
 @dataclass(frozen=True)
@@ -173,11 +182,14 @@ def render(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -
 def agent_prompt_text(
     state: State, tokenizer: PreTrainedTokenizerBase, max_prompt_tokens: int = AGENT_PROMPT_TOKENS
 ) -> str:
-    """The agent prompt for `state` as text: the longest recent history window that fits the budget.
+    """The agent prompt for `state` as text, its history window by `WINDOW_RULE`.
 
-    The window is the whole history when it fits, else found by bisection (a prompt grows with its
-    window), so a long history costs a few tokenisations, not one per step. When even the bare
-    state is too long, its tail is kept, where the current observation is.
+    The longest window that fits is found by bisection (a prompt grows with its window), so a long
+    history costs a few tokenisations, not one per step. Its start then moves to the next block
+    boundary, counted in the trajectory's own step indices, so the states after it start their
+    window at the same step (their prompts share a prefix, which sampling prefills once) until the
+    next block has to go. When even the bare state is too long, its tail is kept, where the current
+    observation is.
     """
     shot = few_shot_for(state.environment)
 
@@ -196,7 +208,15 @@ def agent_prompt_text(
     while low < high:  # invariant: fits(low)
         middle = (low + high + 1) // 2
         low, high = (middle, high) if fits(middle) else (low, middle - 1)
-    return text(low)
+    return text(block_window(state.history_omitted + len(state.history), low))
+
+
+def block_window(steps: int, fitting: int) -> int:
+    """The window (recent steps kept) out of `steps` earlier steps, `fitting` of which fit: its first
+    step moved up to a multiple of the block, B the largest power of two <= fitting / 4 (>= 1)."""
+    block = 1 << max(0, (fitting // 4).bit_length() - 1)
+    start = -(-(steps - fitting) // block) * block
+    return steps - start
 
 
 def agent_prompt(

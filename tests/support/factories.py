@@ -17,6 +17,7 @@ from typing import Any
 
 from actforge.pipelines import steps
 from actforge.pipelines.config import BuildConfig
+from actforge.pipelines.policy.params import SamplingParams
 from actforge.pipelines.publish.dataset import publish
 from actforge.pipelines.sources.base import Collected, quarantine
 from actforge.pipelines.store.database import Store
@@ -156,7 +157,7 @@ PROVENANCE = {
     "policy": "SmolLM2-135M-Instruct",
     "k": 4,
     "seed": 7,
-    "sampling": {"temperature": 1.0, "top_p": 0.95, "max_new_tokens": 16},
+    "sampling": SamplingParams(k=4, temperature=1.0, top_p=0.95, max_new_tokens=16, seed=7).as_dict(),
     "filters": {"drop_equal_to_expert": True, "min_length": 2},
     "history_chars": HISTORY_CHARS,
     "license": "apache-2.0",

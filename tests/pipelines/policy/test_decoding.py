@@ -4,6 +4,7 @@ seed alone (not on its batch), shared leading chunks are prefilled once, and the
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import torch
@@ -12,6 +13,7 @@ from transformers import TemperatureLogitsWarper, TopPLogitsWarper
 from actforge.pipelines.config import BuildConfig
 from actforge.pipelines.policy.decoding import PREFILL_CHUNK, nucleus, sample_prompts, token_batches
 from actforge.pipelines.policy.models import Policy
+from actforge.pipelines.policy.prefix_cache import Chunk, PrefixCache
 
 
 def _prompts(tiny: Policy, lengths: list[int], seed: int = 0) -> list[list[int]]:
@@ -52,23 +54,71 @@ def test_a_row_ends_at_a_newline(tiny: Policy) -> None:
     assert all("\n" not in t[:-1] for t in texts)
 
 
+def _uncached(tiny: Policy) -> Policy:
+    """The same model with nothing kept across batches (a batch still shares its own chunks)."""
+    return dataclasses.replace(tiny, prefix_cache=PrefixCache(0))
+
+
 def test_leading_chunks_are_prefilled_once(tiny: Policy) -> None:
-    """Two states of one trajectory: the later prompt starts with the earlier one's first chunks."""
+    """Two states of one trajectory: the later prompt starts with the earlier one's first chunks,
+    in one batch, and in a later batch while the cache holds them."""
     params = BuildConfig(k=2, seed=0, max_new_tokens=4).sampling
     first, other = _prompts(tiny, [2 * PREFILL_CHUNK + 44, 100], seed=1)
     later = first[: 2 * PREFILL_CHUNK] + other
     fed, hook = _lengths_fed(tiny)
     try:
-        together = sample_prompts(tiny, [first, later], params, [5, 6])
+        together = sample_prompts(_uncached(tiny), [first, later], params, [5, 6])
         prefill = [n for n in fed if n > 1]
         fed.clear()
-        alone = sample_prompts(tiny, [later], params, [6])
+        alone = sample_prompts(_uncached(tiny), [later], params, [6])
         prefill_alone = [n for n in fed if n > 1]
+        fed.clear()
+        policy = dataclasses.replace(tiny, prefix_cache=PrefixCache())
+        in_turn = [
+            sample_prompts(policy, [prompt], params, [seed])[0] for prompt, seed in ((first, 5), (later, 6))
+        ]
+        prefill_in_turn = [n for n in fed if n > 1]
     finally:
         hook.remove()
     assert prefill == [PREFILL_CHUNK, PREFILL_CHUNK, 44, 100]  # the later prompt resumes at 256
     assert prefill_alone == [PREFILL_CHUNK, PREFILL_CHUNK, 100]
-    assert together[1] == alone[0]
+    assert prefill_in_turn == prefill  # the second batch resumes at 256 too
+    assert policy.prefix_cache.reused_tokens == 2 * PREFILL_CHUNK
+    assert together[1] == alone[0] == in_turn[1] and together[0] == in_turn[0]
+
+
+def test_the_cache_never_changes_a_sample(tiny: Policy) -> None:
+    """A trajectory's states sampled batch by batch: with chunks kept across batches (and a budget
+    too small to keep them all) the texts equal an uncached run's, and most prompt tokens are reused."""
+    params = BuildConfig(k=3, seed=0, max_new_tokens=8).sampling
+    steps = _prompts(tiny, [20 + 37 * (i % 4) for i in range(12)], seed=3)
+    prompts = [[token for step in steps[: i + 1] for token in step] for i in range(12)]
+    seeds = list(range(100, 112))
+    small = dataclasses.replace(tiny, prefix_cache=PrefixCache(0.2))  # three chunks: evicts as it goes
+    kept, cold = dataclasses.replace(tiny, prefix_cache=PrefixCache()), _uncached(tiny)
+    batches = [range(i, min(i + 3, 12)) for i in range(0, 12, 3)]
+    texts = {policy: [] for policy in ("kept", "small", "cold")}
+    for batch in batches:
+        for name, policy in (("kept", kept), ("small", small), ("cold", cold)):
+            texts[name] += sample_prompts(
+                policy, [prompts[i] for i in batch], params, [seeds[i] for i in batch]
+            )
+    assert texts["kept"] == texts["cold"] == texts["small"]
+    rates = [policy.prefix_cache.hit_rate for policy in (kept, small, cold)]
+    assert rates[0] > rates[1] > rates[2] > 0  # a batch shares its own chunks even uncached
+    assert small.prefix_cache.used <= 0.2 * 2**20 < kept.prefix_cache.used
+
+
+def test_least_recently_used_chunks_leave_first() -> None:
+    cache = PrefixCache(budget_mb=1)
+    chunk = Chunk([(torch.zeros(2**16), torch.zeros(2**16))], torch.zeros(0))  # 0.5 MB
+    cache.put(b"a", chunk)
+    cache.put(b"b", chunk)
+    assert cache.get(b"a") is chunk  # a is now the most recent
+    cache.put(b"c", chunk)
+    cache.trim()
+    assert list(cache.chunks) == [b"a", b"c"] and cache.used == 2**20
+    assert cache.get(b"b") is None
 
 
 def test_nucleus_is_generates_rule() -> None:

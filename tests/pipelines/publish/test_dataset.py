@@ -20,6 +20,7 @@ from actforge.pipelines.publish.layout import read_manifest
 from actforge.pipelines.sources.base import Collected, quarantine
 from actforge.pipelines.store.database import Store
 from actforge.pipelines.store.states import load_states
+from actforge.pipelines.text.prompts import PROMPT_VERSION, WINDOW_RULE
 from actforge.schemas import ACT_SCHEMA, PAIR_SCHEMA, SCHEMA_VERSION, STATE_SCHEMA
 from actforge.schemas.vocab import CONFIGS, OUTCOME_MEANINGS, QUARANTINE_REASONS, SAMPLE_REASONS
 from tests.support.factories import (
@@ -170,6 +171,7 @@ def test_card_front_matter_and_body(tmp_path: Path) -> None:
         "accepted: `30`",
         "invalid_json: `1`",
         f"fits {HISTORY_CHARS} characters",
+        f"agent prompt `{PROMPT_VERSION}` (1024 tokens at most), whose history window is {WINDOW_RULE}.",
         f"Schema version: `{SCHEMA_VERSION}`",
         'load_dataset("<path or repo>", "act")',
     ):

@@ -19,6 +19,7 @@ from actforge.pipelines.store.database import Store
 from actforge.pipelines.store.states import load_states
 from actforge.schemas import QUARANTINE_SCHEMA, SAMPLE_SCHEMA, Step, records_table, trajectory_tables
 from actforge.schemas.ids import state_id
+from tests.support import factories
 from tests.support.factories import make_trajectory
 from tests.support.kitchen import BUDGET, IDS, TRAJECTORIES
 from tests.support.kitchen import collected as _collected
@@ -155,3 +156,23 @@ def test_failed_batch_writes_nothing(tmp_path: Path, tiny: Policy) -> None:
 def test_negative_history_budget_is_refused(tmp_path: Path) -> None:
     with Store(tmp_path / "s.duckdb") as store, pytest.raises(ValueError, match="history budget"):
         store.published("pairs", IDS, None, -1)
+
+
+def test_max_states_takes_whole_trajectories_from_every_split(tmp_path: Path) -> None:
+    """Six trajectories (three train, one validation, two test): each trajectory's states come in
+    one run, in step order, and the splits take turns in proportion to their sizes."""
+    spec = factories.TRAJECTORIES
+    where = {state_id(name, i): (name, i) for name, (_, length) in spec.items() for i in range(length)}
+    with Store(tmp_path / "s.duckdb") as store:
+        ids, _ = steps.record(store, Collected.of(factories.trajectories_of(spec), []))
+        every = [where[state] for state in store.state_ids(ids)]
+        assert sorted(every) == sorted(where.values())
+        runs = [name for index, (name, _) in enumerate(every) if index == 0 or every[index - 1][0] != name]
+        assert len(runs) == len(spec)  # one run per trajectory
+        assert all(
+            every[i][1] < every[i + 1][1] for i in range(len(every) - 1) if every[i][0] == every[i + 1][0]
+        )
+        # places (rank - 0.5) / size: t0 1/6, t4 1/4, t1 and t3 1/2 (by id), t5 3/4, t2 5/6
+        assert runs == ["t0", "t4", "t1", "t3", "t5", "t2"]
+        first = store.state_ids(ids, 12)
+        assert [where[state] for state in first] == every[:12]
