@@ -185,6 +185,7 @@ def build(config: BuildConfig) -> dict[str, Any]:
     out_path, store_path, results = Path(config.out), config.store_path, config.cache_path
     params = config.sampling
     name = policy_name(config.policy)
+    fingerprints = [fingerprint(spec) for spec in config.sources]  # before collection reads them
     collected = Collected()
     collect_cached = collect_source.with_options(result_storage=results)
     for future in [collect_cached.submit(spec, config.format) for spec in config.sources]:
@@ -199,11 +200,19 @@ def build(config: BuildConfig) -> dict[str, Any]:
             run["verifications_added"] = _verified(db, trajectory_ids)
         read = collected.trajectories["source"].to_pylist() + collected.quarantined["source"].to_pylist()
         manifest = publish(db, config, trajectory_ids, name, sorted(set(read)))
-    run["quarantined"] = collected.quarantined.num_rows
+        run["quarantined"] = collected.quarantined.num_rows
+        result = {
+            "run": run,
+            "stats": manifest["stats"],
+            "version": manifest["version"],
+            "out": str(out_path),
+        }
+        if "stopped_at" not in run:  # complete: a rerun with the same stamp has nothing to do
+            steps.record_stamp(db, config, steps.build_stamp(db, config, name, fingerprints), result)
     counts = [{"count": key, "this run": value} for key, value in run.items()]
     counts += [
         {"count": f"dataset {k}", "this run": v} for k, v in manifest["stats"].items() if isinstance(v, int)
     ]
     create_table_artifact(key="build-counts", table=counts, description=f"actforge build of {out_path}")
     create_markdown_artifact(key="dataset-card", markdown=summary_markdown(summary(manifest)))
-    return {"run": run, "stats": manifest["stats"], "version": manifest["version"], "out": str(out_path)}
+    return result

@@ -1,12 +1,15 @@
 """The build's steps over the store, each pure and testable; the Prefect flow composes them.
 
 record (trajectories, steps, quarantine) -> select -> pending -> states of a batch -> stage samples
-and pairs -> finish (one merge) -> with `--verify`, unverified -> record_verifications -> publish.
-Reruns are cheap because every step asks the store what is already there.
+and pairs -> finish (one merge) -> with `--verify`, unverified -> record_verifications -> publish ->
+record_stamp. Reruns are cheap because every step asks the store what is already there, and a rerun
+with nothing to do is found before any of it (`unchanged`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,13 +17,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from actforge.pipelines.config import BuildConfig
 from actforge.pipelines.curate.pairs import pairs_table
+from actforge.pipelines.policy.models import policy_name
 from actforge.pipelines.policy.params import SamplingParams
 from actforge.pipelines.publish.dataset import publish
 from actforge.pipelines.sources.base import LIVE, Collected
+from actforge.pipelines.sources.registry import fingerprint
 from actforge.pipelines.store.database import Store
+from actforge.pipelines.store.queries import contents, stamp, stamped
 from actforge.pipelines.text.critic import DEFAULT_HISTORY_CHARS
 from actforge.schemas import SAMPLE_SCHEMA, Sample, State, records_table
+from actforge.schemas.ids import content_hash
 
 
 def record(store: Store, collected: Collected) -> tuple[list[str], dict[str, int]]:
@@ -106,6 +114,39 @@ def publish_dataset(
         with_report=with_report,
         leakage=leakage,
     )
+
+
+def build_stamp(store: Store, config: BuildConfig, policy: str, fingerprints: Sequence[str]) -> str:
+    """What a build's outcome depends on: every setting, the policy's identity, the sources' content
+    (`registry.fingerprint`, taken before collection), and what the store holds."""
+    return content_hash(
+        "build", [dataclasses.asdict(config), policy, list(fingerprints), contents(store.con)]
+    )
+
+
+def record_stamp(store: Store, config: BuildConfig, digest: str, result: dict[str, Any]) -> None:
+    """Remember a complete build into `config.out`; a rerun with the same stamp adds nothing."""
+    run = {key: value if key == "quarantined" else 0 for key, value in result["run"].items()}
+    stamp(store.con, str(Path(config.out).resolve()), digest, result | {"run": run})
+
+
+def unchanged(config: BuildConfig) -> dict[str, Any] | None:
+    """The result a build of `config` would return, when it would change nothing: its last complete
+    build into the same folder had the same stamp (settings, sources' content, store contents) and
+    that version is still in the folder. None when there may be work (the build then runs)."""
+    manifest = Path(config.out) / "manifest.json"
+    if not config.store_path.is_file() or not manifest.is_file():
+        return None
+    fingerprints = [fingerprint(spec) for spec in config.sources]
+    with Store(config.store_path) as store:
+        found = stamped(store.con, str(Path(config.out).resolve()))
+        if found is None or found[0] != build_stamp(store, config, policy_name(config.policy), fingerprints):
+            return None
+    try:
+        version = json.loads(manifest.read_text(encoding="utf-8")).get("version")
+    except (OSError, ValueError):
+        return None
+    return found[1] if version == found[1]["version"] else None
 
 
 def unverified(store: Store, trajectory_ids: Sequence[str]) -> dict[str, pa.Table]:

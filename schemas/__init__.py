@@ -9,6 +9,8 @@ from actforge.schemas.convert import records_table, states_from_table, trajector
 from actforge.schemas.records import Quarantined, Sample, State, Step, Trajectory
 from actforge.schemas.tables import (
     ACT_SCHEMA,
+    BOOK_TABLES,
+    BUILD_STAMP_SCHEMA,
     PAIR_ORDER,
     PAIR_SCHEMA,
     POLICY_ALIAS_SCHEMA,
@@ -40,6 +42,8 @@ __all__ = [
     "PAIR_ORDER",
     "PAIR_SCHEMA",
     "POLICY_ALIAS_SCHEMA",
+    "BOOK_TABLES",
+    "BUILD_STAMP_SCHEMA",
     "PUBLISH_SCHEMA",
     "QUARANTINE_SCHEMA",
     "SAMPLE_SCHEMA",

@@ -86,6 +86,12 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "out": (pa.string(), "the published dataset folder, as an absolute path"),
     "version": (pa.int64(), "the dataset version last published to that folder"),
     "manifest": (pa.string(), "that version's manifest, as JSON"),
+    # the store's record of each folder's last complete build
+    "stamp": (
+        pa.string(),
+        "digest of a build's settings, its sources' content and the store's rows after it",
+    ),
+    "result": (pa.string(), "what a rerun with the same stamp prints (nothing added), as JSON"),
     # the store's record of policy names adopted from older stores
     "alias": (pa.string(), "an older name of the policy, whose samples count as the policy's own"),
     # the TRL-ready critic config

@@ -124,6 +124,15 @@ STORE_TABLES: dict[str, tuple[pa.Schema, str]] = {
 PUBLISH_SCHEMA = table_schema("out", "version", "manifest")
 # What each build asked of a policy server; the run statistics show the sums (appended, not staged).
 SERVER_USAGE_SCHEMA = table_schema("requests", "retries", "prompt_tokens", "completion_tokens")
+# The last complete build into each folder: a build whose stamp matches it has nothing to do, and
+# says so without starting Prefect (`pipelines.steps.unchanged`). One row per `out`, replaced.
+BUILD_STAMP_SCHEMA = table_schema("out", "stamp", "result")
+# The store's bookkeeping tables (not staged, never published).
+BOOK_TABLES = {
+    "publishes": PUBLISH_SCHEMA,
+    "server_usage": SERVER_USAGE_SCHEMA,
+    "build_stamps": BUILD_STAMP_SCHEMA,
+}
 
 # Samples stored under an older name of a policy (a local folder was once keyed by its config alone),
 # adopted once by the policy's current name: never sampled twice, never claimed by a second policy.

@@ -11,6 +11,7 @@ from actforge.flows.commands.common import print_build, print_push, push, recipe
 from actforge.flows.settings import prefect_api
 from actforge.pipelines.config import BuildConfig
 from actforge.pipelines.project import Project, load_project
+from actforge.pipelines.steps import unchanged
 
 
 def make_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -76,6 +77,9 @@ def run(args: argparse.Namespace, trl: list[str]) -> int:
         from actforge.trainers.recipe import check_overrides
 
         check_overrides(args.stage3, trl)  # fail on a bad TRL setting before building
+    if not args.train and not repo and (result := unchanged(config)) is not None:
+        print_build(result)  # nothing to do: said without starting Prefect
+        return 0
     with prefect_api(args.verbose):
         if not args.train:
             from actforge.flows.build import build

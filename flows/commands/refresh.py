@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from actforge.flows import arguments
@@ -27,6 +28,7 @@ def make_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, trl: list[str]) -> int:
     from actforge.pipelines.project import load_project
+    from actforge.pipelines.steps import unchanged
 
     arguments.reject_trl_settings(trl, "refresh")
     arguments.existing_file(args.project, "--project")
@@ -34,6 +36,11 @@ def run(args: argparse.Namespace, trl: list[str]) -> int:
         arguments.repo_id(args.repo_id)
     project = load_project(args.project)
     project.build.check_ready()  # the project's sources and paths before any work
+    settings = dataclasses.replace(project.build, with_report=True) if args.with_report else project.build
+    if not (args.repo_id or project.push_to_hub) and (result := unchanged(settings)) is not None:
+        print_build(result)  # nothing to do: said without starting Prefect
+        print(f"version: {result['version']}")
+        return 0
     with prefect_api(args.verbose):
         from actforge.flows.refresh import refresh
         from actforge.flows.runners import on_runner

@@ -29,9 +29,9 @@ from actforge.pipelines.store.legacy import migrate_if_legacy
 from actforge.pipelines.store.queries import SPREAD_STATES as SPREAD
 from actforge.pipelines.store.queries import cast_batches, cursor, dataset_counts, published_sql, wanted
 from actforge.schemas import (
+    BOOK_TABLES,
     PAIR_SCHEMA,
     POLICY_ALIAS_SCHEMA,
-    PUBLISH_SCHEMA,
     SERVER_USAGE_SCHEMA,
     STATE_SCHEMA,
     STORE_TABLES,
@@ -57,7 +57,7 @@ class Store:
                 self.migrated = migrate_if_legacy(self.con)
                 for table, (schema, _key) in STORE_TABLES.items():
                     self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns_ddl(schema)})")
-                for table, schema in (("publishes", PUBLISH_SCHEMA), ("server_usage", SERVER_USAGE_SCHEMA)):
+                for table, schema in BOOK_TABLES.items():
                     self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns_ddl(schema)})")
                 aliases = columns_ddl(POLICY_ALIAS_SCHEMA)
                 self.con.execute(f"CREATE TABLE IF NOT EXISTS policy_aliases ({aliases})")

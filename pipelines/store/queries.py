@@ -4,6 +4,7 @@ parameters; the SQL text holds names and integers only."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,7 +13,14 @@ import duckdb
 import pyarrow as pa
 
 from actforge.pipelines.store.ddl import duckdb_type
-from actforge.schemas import PAIR_ORDER, PAIR_SCHEMA, SERVER_USAGE_SCHEMA, STATE_ORDER, STATE_SCHEMA
+from actforge.schemas import (
+    PAIR_ORDER,
+    PAIR_SCHEMA,
+    SERVER_USAGE_SCHEMA,
+    STATE_ORDER,
+    STATE_SCHEMA,
+    STORE_TABLES,
+)
 from actforge.schemas.vocab import ALTERNATIVE, EXPERT, NOT_WORSE
 
 # States of the `wanted` trajectories, whole trajectories in a run each (their prompts share
@@ -189,3 +197,23 @@ def _server_usage(cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         f"SELECT count(*), {', '.join(f'sum({name})' for name in names)} FROM server_usage"
     ).fetchone()
     return {"server_usage": {name: int(n) for name, n in zip(names, sums, strict=True)}} if builds else {}
+
+
+def contents(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows per content table, and the sum of published versions: the store only ever adds rows
+    (a folder's publish row is replaced by a higher version), so equal numbers mean equal contents."""
+    counted = [f"SELECT '{name}', count(*) FROM {name}" for name in [*STORE_TABLES, "policy_aliases"]]
+    sql = " UNION ALL ".join([*counted, "SELECT 'publishes', coalesce(sum(version), 0) FROM publishes"])
+    return {name: int(count) for name, count in con.execute(sql).fetchall()}
+
+
+def stamped(con: duckdb.DuckDBPyConnection, out: str) -> tuple[str, dict[str, Any]] | None:
+    """The stamp and result of the last complete build into `out`, if any."""
+    found = con.execute("SELECT stamp, result FROM build_stamps WHERE out = $out", {"out": out}).fetchone()
+    return (found[0], json.loads(found[1])) if found else None
+
+
+def stamp(con: duckdb.DuckDBPyConnection, out: str, digest: str, result: dict[str, Any]) -> None:
+    row = {"out": out, "stamp": digest, "result": json.dumps(result, sort_keys=True)}
+    con.execute("DELETE FROM build_stamps WHERE out = $out", {"out": out})
+    con.execute("INSERT INTO build_stamps VALUES ($out, $stamp, $result)", row)

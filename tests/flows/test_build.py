@@ -2,13 +2,17 @@
 
 The files mix good and malformed ETO, AgentGym, messages and native records: every good
 trajectory is built, every bad record is quarantined with a reason that `actforge stats` shows,
-and a second identical build adds nothing and calls no policy.
+and a second identical build adds nothing and calls no policy (a third is answered before Prefect).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import datasets
@@ -23,6 +27,7 @@ from actforge.pipelines.config import BuildConfig
 from actforge.pipelines.publish.layout import read_manifest
 from actforge.pipelines.sources.hub import parse_spec
 from actforge.pipelines.sources.registry import collect
+from actforge.pipelines.steps import unchanged
 from actforge.pipelines.text.actions import normalise
 from tests.support.factories import EXAMPLES
 from tests.support.hub_datasets import SPECS, trajectory_repos, upload
@@ -266,3 +271,56 @@ def test_a_build_reports_a_first_state_shared_by_two_splits_and_drops_it_from_te
     test_states = {row["step_index"] for row in datasets.load_dataset(str(tmp_path / "d"), split="test")}
     assert test_states == {1}  # the shared first state left test; the second one stayed
     assert dropped["splits"]["train"] == reported["splits"]["train"]
+
+
+def test_a_rerun_with_nothing_to_do_is_answered_without_prefect(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """After a complete build, the same build prints its counts (nothing added) from the store's
+    stamp, before Prefect: here its API is unreachable, so a flow run would fail. A changed file,
+    setting, store or folder sends the build through the flow again."""
+    from actforge.flows.build import build
+
+    source = tmp_path / "one.jsonl"
+    lines = (EXAMPLES / "native.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    source.write_text(lines[0], encoding="utf-8")
+    config = BuildConfig(
+        sources=(str(source),), out=str(tmp_path / "out"), policy=str(tiny_model_dir), k=2, seed=7
+    )
+    first = build(config)
+    quiet = {key: value if key == "quarantined" else 0 for key, value in first["run"].items()}
+    assert first["run"]["samples_added"] > 0
+    assert unchanged(config) == first | {"run": quiet}
+
+    actforge = Path(sys.executable).parent / "actforge"
+    argv = [
+        str(actforge),
+        "build",
+        "--source",
+        str(source),
+        "--out",
+        config.out,
+        "--policy",
+        str(tiny_model_dir),
+    ]
+    unreachable = os.environ | {"PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    done = subprocess.run(
+        [*argv, "--k", "2", "--seed", "7"], capture_output=True, text=True, env=unreachable, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        done.stdout.splitlines()[0]
+        == "run: +0 trajectories, +0 states, +0 samples (0 policy calls), +0 pairs, 0 quarantined"
+    )
+    assert f"dataset: {config.out}" in done.stdout
+
+    assert unchanged(dataclasses.replace(config, k=3)) is None
+    assert unchanged(dataclasses.replace(config, format="native")) is None
+    source.write_text(lines[0] + lines[1], encoding="utf-8")
+    assert unchanged(config) is None
+    source.write_text(lines[0], encoding="utf-8")  # the same bytes again: the same stamp
+    assert unchanged(config) is not None
+    build(dataclasses.replace(config, out=str(tmp_path / "other"), store=str(config.store_path), seed=8))
+    assert unchanged(config) is None  # the store gained the other build's samples
+    build(config)
+    assert unchanged(config) is not None
+    (Path(config.out) / "manifest.json").unlink()
+    assert unchanged(config) is None
