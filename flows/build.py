@@ -65,21 +65,24 @@ def sample_batch(
 
 
 @task(name="verify-batch", cache_policy=NO_CACHE, retries=1)
-def verify_batch(spec: str, items: pa.Table, prefixes: dict[str, list[str]]) -> pa.Table:
-    """One engine tries one batch of (state, action) of one live source; the store keeps the result."""
-    return verify(spec, items, prefixes)
+def verify_batch(spec: str, items: pa.Table, prefixes: dict[str, list[str]], pool: int) -> pa.Table:
+    """One engine (and a pool of `pool`) tries one batch of (state, action) of one live source; the
+    store keeps the result."""
+    return verify(spec, items, prefixes, pool)
 
 
-def _verified(db: Store, trajectory_ids: list[str]) -> int:
+def _verified(db: Store, trajectory_ids: list[str], pool: int) -> int:
     """Verify what the store has not verified yet, a batch at a time (each committed when done, so an
-    interrupted run pays for nothing twice); sources run concurrently, one engine each."""
+    interrupted run pays for nothing twice); batches run concurrently, each on `1 + pool` engines."""
     todo = steps.unverified(db, trajectory_ids)
     total = sum(items.num_rows for items in todo.values())
     if not total:
         return 0
     prefixes = db.expert_actions(trajectory_ids)
     futures = [
-        verify_batch.submit(spec, batch, {t: prefixes[t] for t in set(batch["trajectory_id"].to_pylist())})
+        verify_batch.submit(
+            spec, batch, {t: prefixes[t] for t in set(batch["trajectory_id"].to_pylist())}, pool
+        )
         for spec, items in todo.items()
         for batch in (items.slice(start, VERIFY_BATCH) for start in range(0, items.num_rows, VERIFY_BATCH))
     ]
@@ -197,7 +200,7 @@ def build(config: BuildConfig) -> dict[str, Any]:
         run.update(_sample(db, config, trajectory_ids, todo, name))
         run.update(steps.finish(db))
         if config.verify:
-            run["verifications_added"] = _verified(db, trajectory_ids)
+            run["verifications_added"] = _verified(db, trajectory_ids, config.verify_pool)
         read = collected.trajectories["source"].to_pylist() + collected.quarantined["source"].to_pylist()
         manifest = publish(db, config, trajectory_ids, name, sorted(set(read)))
         run["quarantined"] = collected.quarantined.num_rows

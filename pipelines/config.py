@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from actforge.pipelines.curate.filters import ADMISSIBLE_MODES, FilterConfig
+from actforge.pipelines.curate.verify import POOL
 from actforge.pipelines.policy.models import DEFAULT_POLICY, PolicySpec
 from actforge.pipelines.policy.params import SamplingParams, Usage
 from actforge.pipelines.policy.prefix_cache import DEFAULT_CACHE_MB
@@ -80,6 +81,9 @@ class BuildConfig:
             writer).
         workers, dask_address: a local cluster of `workers` processes, or the running cluster at
             `dask_address`.
+        verify_pool: with `verify`, more engines (each a JVM) per batch, walking its other
+            trajectories or the second half of a long one; 0 keeps one engine per batch (two
+            batches already verify at a time).
     """
 
     sources: tuple[str, ...] = _option(
@@ -137,6 +141,7 @@ class BuildConfig:
     runner: str = _option("threads", "where collection and sampling tasks run", choices=RUNNERS)
     workers: int = _option(2, "with --runner dask: workers of the local cluster")
     dask_address: str | None = _option(None, "with --runner dask: a running cluster, tcp://HOST:PORT")
+    verify_pool: int = _option(POOL, "with --verify: more engines (JVMs) per batch, for spare cores")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", tuple(self.sources))
@@ -155,6 +160,8 @@ class BuildConfig:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be 0 or more, got {value}")
+        if self.verify_pool < 0:
+            raise ValueError(f"verify_pool must be 0 or more, got {self.verify_pool}")
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)

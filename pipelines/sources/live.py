@@ -68,6 +68,12 @@ class LiveEngine(ABC):
     def accepted(self, action: str, answer: str) -> bool:
         """Whether the engine took the last action (`answer` is what it said) as a valid one."""
 
+    def unchanged(self, action: str, answer: str) -> bool:
+        """Whether the last action (`answer` is what the engine said) left the episode exactly as it
+        was, so the next action starts from the same state. Only an engine that refuses some inputs
+        before touching its world can say so; by default no, and `--verify` resets and replays."""
+        return False
+
     @abstractmethod
     def close(self) -> None: ...
 

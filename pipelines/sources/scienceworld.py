@@ -143,7 +143,8 @@ class ScienceWorldEngine(LiveEngine):
     """ScienceWorld through its raw server step (as collection replays gold paths)."""
 
     environment = ENVIRONMENT
-    REJECTIONS = ("No known action matches that input", "Ambiguous request")
+    REFUSED = "No known action matches that input"  # answered before the world is touched
+    REJECTIONS = (REFUSED, "Ambiguous request")
 
     def __init__(self, spec: str) -> None:
         super().__init__(spec)
@@ -184,6 +185,12 @@ class ScienceWorldEngine(LiveEngine):
 
     def accepted(self, action: str, answer: str) -> bool:
         return not answer.startswith(self.REJECTIONS)
+
+    def unchanged(self, action: str, answer: str) -> bool:
+        """The parser's "no known action" answer comes before the agent acts or the world ticks
+        (scienceworld 1.2.3: `InputParser.parse` returns it, `AgentInterface.step` then returns
+        early); "Ambiguous request" does change the state: the engine waits for a choice."""
+        return answer.startswith(self.REFUSED)
 
     def close(self) -> None:
         self.env.close()

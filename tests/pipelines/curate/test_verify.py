@@ -3,6 +3,7 @@ in a build (stored once per (state, action), published as columns, `--drop-outco
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import datasets
@@ -10,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from actforge.pipelines.config import BuildConfig
-from actforge.pipelines.curate.verify import verify
+from actforge.pipelines.curate.verify import plan, verify, verify_each
 from actforge.pipelines.sources.registry import collect
 from actforge.schemas.vocab import OUTCOMES
 from tests.support.factories import EXAMPLES
@@ -18,7 +19,65 @@ from tests.support.factories import EXAMPLES
 TWX_SMALL = "twx:twc[numLocations=1,numItemsToPutAway=2]@train:2"
 NATIVE = EXAMPLES / "native.jsonl"
 
-pytestmark = pytest.mark.slow  # the JVMs
+
+def _batch(spec: str) -> tuple[pa.Table, dict[str, list[str]]]:
+    """Every state of the spec's trajectories with the expert's action and stand-ins for sampled
+    alternatives (the expert's previous and next actions, two of the engine's valid actions,
+    nonsense, an ambiguous or unknown "open door", "look around"), the rows in a scrambled but
+    fixed order; and each trajectory's expert actions."""
+    steps = sorted(
+        collect(spec, progress=False).steps.to_pylist(), key=lambda s: (s["trajectory_id"], s["step_index"])
+    )
+    prefixes: dict[str, list[str]] = {}
+    for step in steps:
+        prefixes.setdefault(step["trajectory_id"], []).append(step["action"])
+    items = []
+    for step in steps:
+        path, index = prefixes[step["trajectory_id"]], step["step_index"]
+        near = [path[i] for i in (index - 1, index + 1) if 0 <= i < len(path)]
+        valid = sorted(step["admissible"] or [])[:2]
+        tried = [step["action"], *near, *valid, "fly to the moon", "open door", "look around"]
+        keys = {k: step[k] for k in ("state_id", "trajectory_id", "step_index")}
+        items += [keys | {"action": action} for action in dict.fromkeys(tried)]
+    return pa.Table.from_pylist(items[::-1][1::2] + items[::-1][::2]), prefixes
+
+
+@pytest.mark.parametrize(
+    ("spec", "pools"),
+    [(TWX_SMALL, (0, 2)), ("scienceworld:find-plant@train:1", (1,))],
+    ids=["twx", "scienceworld"],
+)
+@pytest.mark.slow
+def test_walking_each_trajectory_once_gives_the_rows_of_a_replay_per_action(
+    spec: str, pools: tuple[int, ...]
+) -> None:
+    items, prefixes = _batch(spec)
+    reference = verify_each(spec, items, prefixes).to_pylist()
+    outcomes = Counter(row["outcome"] for row in reference)
+    assert len(outcomes) >= 3 and outcomes["invalid"] < len(reference) / 2  # a comparison that can fail
+    for pool in pools:
+        assert verify(spec, items, prefixes, pool=pool).to_pylist() == reference, pool
+
+
+def test_the_plan_walks_each_trajectory_once_and_cuts_the_longest_for_more_engines() -> None:
+    prefixes = {"a": ["go north", "take key", "open door", "go east"], "b": ["look"]}
+    tried = [("a", 0, "go north"), ("a", 3, "go east"), ("a", 1, "go south"), ("a", 1, "take key")]
+    tried += [("a", 2, "go north"), ("b", 0, "wait"), ("a", 0, "go north")]
+    a = ((0, ("go north",)), (1, ("go south", "take key")), (2, ("go north",)), (3, ("go east",)))
+    assert [(job.trajectory_id, job.todo) for job in plan(tried, prefixes)] == [
+        ("a", a),
+        ("b", ((0, ("wait",)),)),
+    ]
+    three = plan(tried, prefixes, engines=3)
+    assert (
+        [(job.trajectory_id, job.todo) for job in three]
+        == [
+            ("a", a[:3]),  # each half replays 6 steps if every other action leaves the path
+            ("a", a[3:]),
+            ("b", ((0, ("wait",)),)),
+        ]
+    )
+    assert all(job.path == tuple(prefixes[job.trajectory_id]) for job in three)
 
 
 def _tried(spec: str, extra: dict[int, list[str]]) -> dict[tuple[int, str, str], str]:
@@ -45,6 +104,7 @@ def _tried(spec: str, extra: dict[int, list[str]]) -> dict[tuple[int, str, str],
     }
 
 
+@pytest.mark.slow
 def test_twx_outcomes() -> None:
     outcomes = _tried(TWX_SMALL, {1: ["fly to the moon", "look around", "inventory"]})
     assert set(outcomes.values()) <= set(OUTCOMES)
@@ -56,6 +116,7 @@ def test_twx_outcomes() -> None:
     assert outcomes[(0, 1, "look around")] == outcomes[(0, 1, "inventory")] == "no_effect"
 
 
+@pytest.mark.slow
 def test_scienceworld_outcomes() -> None:
     # In find-plant, focusing on anything but the plant ends the task.
     outcomes = _tried("scienceworld:find-plant@train:1", {1: ["focus on picture", "fly to the moon"]})
@@ -67,6 +128,7 @@ def test_scienceworld_outcomes() -> None:
     assert "invalid" not in expert and "fails_task" not in expert and "progresses" in expert
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.usefixtures("prefect_harness", "hf_offline")
 def test_verified_build_pays_once_and_drops_by_outcome(
