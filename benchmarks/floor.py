@@ -10,8 +10,8 @@ order and batches of `batch_size`), sampled by the bundled SmolLM2 with the proj
     token costs 2 x the weights it passes (lm head only at the positions that need logits) plus the
     attention's 4 x layers x context x width. Prefill runs at the rate of a 128-row matmul, decode
     at the rate of a (K x batch)-row one, both of the model's own shapes.
-Also the start-up of `actforge build` on one trajectory that samples nothing new, by phase
-(`--startup`).
+It also counts the forward passes and times one decode pass: on a CPU each pass reads every weight
+from memory, a cost the FLOP floor leaves out.
 
     PYTHONPATH=. .venv/bin/python benchmarks/floor.py [--project actforge.yaml] [--json FILE]
 """
@@ -68,6 +68,27 @@ def sample_all(policy, batches, seeds, params) -> tuple[float, list[list[str]]]:
     for prompts, batch_seeds in zip(batches, seeds, strict=True):
         texts += sample_prompts(policy, prompts, params, batch_seeds)
     return time.perf_counter() - started, texts
+
+
+def pass_seconds(model, rows: int = 4, context: int = 800) -> float:
+    """One decode forward pass of `rows` rows over a `context`-token cache: mostly reading every
+    weight from memory, which no FLOP count shows."""
+    from transformers import DynamicCache
+
+    with torch.no_grad():
+        cache = DynamicCache(config=model.config)
+        model(input_ids=torch.randint(100, 20000, (rows, context)), cache=cache, logits_to_keep=1)
+        mask = torch.ones(rows, context + 1, dtype=torch.long)
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            token = torch.randint(100, 20000, (rows, 1))
+            model(
+                input_ids=token, attention_mask=mask, position_ids=torch.full((rows, 1), context), cache=cache
+            )
+            times.append(time.perf_counter() - started)
+            cache.crop(-1)
+    return min(times)
 
 
 def matmul_rate(rows: int, config) -> float:
@@ -149,7 +170,12 @@ def main() -> None:
     warm = replace(policy, prefix_cache=PrefixCache(0))
     sample_prompts(warm, batches[0][:1], params, seeds[0][:1])  # first-call costs (stop tokens, kernels)
     cached = replace(policy, prefix_cache=PrefixCache())
+    passes: list[tuple[int, int]] = []  # (rows, tokens) of each forward pass
+    hook = policy.model.register_forward_pre_hook(
+        lambda _m, _a, kwargs: passes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
     cached_s, cached_texts = sample_all(cached, batches, seeds, params)
+    hook.remove()
     cold = replace(policy, prefix_cache=PrefixCache(0))
     cold_s, cold_texts = sample_all(cold, batches, seeds, params)
     if cached_texts != cold_texts:
@@ -169,6 +195,11 @@ def main() -> None:
         **bound,
         "floor s/state": bound["floor s"] / states,
         "cached / floor": cached_s / bound["floor s"],
+        "prefill passes": sum(1 for rows, tokens in passes if tokens > 1),
+        "prefill tokens computed": sum(tokens for rows, tokens in passes if tokens > 1),
+        "decode passes": sum(1 for rows, tokens in passes if tokens == 1),
+        "decode row-steps": sum(rows for rows, tokens in passes if tokens == 1),
+        "one decode pass, 4 rows at 800 tokens (s)": pass_seconds(policy.model),
     }
     print(json.dumps(result, indent=2))
     args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

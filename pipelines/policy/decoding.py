@@ -10,6 +10,7 @@ filtering; a row ends with the token that emits a newline, at end of sequence, o
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
@@ -94,6 +95,7 @@ def _decode(
     with torch.no_grad():
         cache, scores, mask = _prefill(model, prompts, policy.prefix_cache)
         cache.batch_repeat_interleave(k)
+        cache.layers = [_growing_layer()(layer, params.max_new_tokens) for layer in cache.layers]
         scores, mask = scores.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)
         position = torch.tensor([len(p) for p in prompts]).repeat_interleave(k)[:, None]
         active = torch.arange(rows)  # rows in the batch (ended ones leave it once they are a quarter)
@@ -126,9 +128,9 @@ def _prefill(
     """Each prompt's cache, built chunk by chunk; the caches joined left-padded, the last
     position's logits, and the attention mask that hides the padding.
 
-    A prompt is always fed in the same fixed-size chunks, so a chunk's result depends on the prompt's
-    tokens up to its end alone: the leading chunks any earlier prompt computed (in this batch or an
-    earlier one: `chunks`) are copied, not computed again.
+    A prompt is always cut into chunks the same way (`_chunk_ends`), so a chunk's result depends on
+    the prompt's tokens up to its end alone: the leading chunks any earlier prompt computed (in this
+    batch or an earlier one: `chunks`) are copied, not computed again.
     """
     import torch
     from transformers import DynamicCache
@@ -177,7 +179,52 @@ def _prefill(
 
 
 def _chunk_ends(length: int) -> list[int]:
+    """Where a prompt's prefill chunks end: every PREFILL_CHUNK tokens, and at its end. (Chunks cut at
+    the chat template's messages would reuse more, but each forward pass reads every weight, about
+    55 ms here, so three small passes per state cost what one pass of 128 tokens does.)"""
     return [*range(PREFILL_CHUNK, length, PREFILL_CHUNK), length]
+
+
+@functools.cache
+def _growing_layer() -> type:
+    """A cache layer with room for the new tokens (transformers loads only with a model): a decode
+    step writes its position in place, where `DynamicLayer` copies the whole cache to append one."""
+    from transformers.cache_utils import DynamicLayer
+
+    class GrowingLayer(DynamicLayer):
+        def __init__(self, layer: DynamicLayer, room: int) -> None:
+            super().__init__()
+            self.device, self.is_initialized, self.length = layer.keys.device, True, layer.keys.shape[-2]
+            self.buffers = [_with_room(t, room) for t in (layer.keys, layer.values)]
+            self._view()
+
+        def _view(self) -> None:
+            self.keys, self.values = (buffer[..., : self.length, :] for buffer in self.buffers)
+
+        def update(
+            self, key_states: torch.Tensor, value_states: torch.Tensor, *args: object, **kwargs: object
+        ):
+            end = self.length + key_states.shape[-2]
+            for buffer, states in zip(self.buffers, (key_states, value_states), strict=True):
+                buffer[..., self.length : end, :] = states
+            self.length = end
+            self._view()
+            return self.keys, self.values
+
+        def get_seq_length(self) -> int:
+            return self.length
+
+        def batch_select_indices(self, indices: torch.Tensor) -> None:
+            self.buffers = [buffer[indices, ...] for buffer in self.buffers]
+            self._view()
+
+    return GrowingLayer
+
+
+def _with_room(tensor: torch.Tensor, room: int) -> torch.Tensor:
+    buffer = tensor.new_empty((*tensor.shape[:-2], tensor.shape[-2] + room, tensor.shape[-1]))
+    buffer[..., : tensor.shape[-2], :] = tensor
+    return buffer
 
 
 def _left_pad(tensor: torch.Tensor, width: int) -> torch.Tensor:
