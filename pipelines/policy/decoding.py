@@ -94,8 +94,7 @@ def _decode(
     lengths = torch.full((rows,), params.max_new_tokens, dtype=torch.long)
     with torch.no_grad():
         cache, scores, mask = _prefill(model, prompts, policy.prefix_cache)
-        cache.batch_repeat_interleave(k)
-        cache.layers = [_growing_layer()(layer, params.max_new_tokens) for layer in cache.layers]
+        cache.layers = [_growing_layer()(layer, k, params.max_new_tokens) for layer in cache.layers]
         scores, mask = scores.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)
         position = torch.tensor([len(p) for p in prompts]).repeat_interleave(k)[:, None]
         active = torch.arange(rows)  # rows in the batch (ended ones leave it once they are a quarter)
@@ -192,10 +191,10 @@ def _growing_layer() -> type:
     from transformers.cache_utils import DynamicLayer
 
     class GrowingLayer(DynamicLayer):
-        def __init__(self, layer: DynamicLayer, room: int) -> None:
+        def __init__(self, layer: DynamicLayer, repeats: int, room: int) -> None:
             super().__init__()
             self.device, self.is_initialized, self.length = layer.keys.device, True, layer.keys.shape[-2]
-            self.buffers = [_with_room(t, room) for t in (layer.keys, layer.values)]
+            self.buffers = [_with_room(t, repeats, room) for t in (layer.keys, layer.values)]
             self._view()
 
         def _view(self) -> None:
@@ -221,9 +220,12 @@ def _growing_layer() -> type:
     return GrowingLayer
 
 
-def _with_room(tensor: torch.Tensor, room: int) -> torch.Tensor:
-    buffer = tensor.new_empty((*tensor.shape[:-2], tensor.shape[-2] + room, tensor.shape[-1]))
-    buffer[..., : tensor.shape[-2], :] = tensor
+def _with_room(tensor: torch.Tensor, repeats: int, room: int) -> torch.Tensor:
+    """Each row `repeats` times in a row (as `repeat_interleave`), with `room` more positions; no
+    repeated copy made on the way."""
+    rows, heads, length, width = tensor.shape
+    buffer = tensor.new_empty((rows * repeats, heads, length + room, width))
+    buffer.view(rows, repeats, heads, length + room, width)[..., :length, :] = tensor[:, None]
     return buffer
 
 
