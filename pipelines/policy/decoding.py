@@ -25,12 +25,13 @@ if TYPE_CHECKING:  # torch loads with the model (see pipelines.policy.models)
 
 
 class LocalModel(Protocol):
-    """What decoding needs of a local policy (`policy.models.Policy`): the model, its tokenizer, and
-    the chunks its earlier prompts prefilled."""
+    """What decoding needs of a local policy (`policy.models.Policy`): the model, its tokenizer, the
+    chunks its earlier prompts prefilled, and the tokens after which a prefill chunk ends."""
 
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     prefix_cache: PrefixCache
+    opener: tuple[int, ...]
 
 
 # One forward pass holds at most this many rows × (prompt + new) tokens: the build's default batch
@@ -93,7 +94,7 @@ def _decode(
     new = torch.full((rows, params.max_new_tokens), pad, dtype=torch.long)
     lengths = torch.full((rows,), params.max_new_tokens, dtype=torch.long)
     with torch.no_grad():
-        cache, scores, mask = _prefill(model, prompts, policy.prefix_cache)
+        cache, scores, mask = _prefill(model, prompts, policy.prefix_cache, policy.opener)
         cache.layers = [_growing_layer()(layer, k, params.max_new_tokens) for layer in cache.layers]
         scores, mask = scores.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)
         position = torch.tensor([len(p) for p in prompts]).repeat_interleave(k)[:, None]
@@ -122,12 +123,12 @@ def _decode(
 
 
 def _prefill(
-    model: PreTrainedModel, prompts: list[list[int]], chunks: PrefixCache
+    model: PreTrainedModel, prompts: list[list[int]], chunks: PrefixCache, opener: tuple[int, ...]
 ) -> tuple[DynamicCache, torch.Tensor, torch.Tensor]:
     """Each prompt's cache, built chunk by chunk; the caches joined left-padded, the last
     position's logits, and the attention mask that hides the padding.
 
-    A prompt is always cut into chunks the same way (`_chunk_ends`), so a chunk's result depends on
+    A prompt is always cut into chunks the same way (`chunk_ends`), so a chunk's result depends on
     the prompt's tokens up to its end alone: the leading chunks any earlier prompt computed (in this
     batch or an earlier one: `chunks`) are copied, not computed again.
     """
@@ -136,7 +137,7 @@ def _prefill(
 
     caches, logits = [], []
     for prompt in prompts:
-        ends = _chunk_ends(len(prompt))
+        ends = chunk_ends(prompt, opener)
         keys = chunk_keys(prompt, ends)
         found = []
         for key in keys:
@@ -177,11 +178,19 @@ def _prefill(
     return joined, torch.cat(logits), mask
 
 
-def _chunk_ends(length: int) -> list[int]:
-    """Where a prompt's prefill chunks end: every PREFILL_CHUNK tokens, and at its end. (Chunks cut at
-    the chat template's messages would reuse more, but each forward pass reads every weight, about
-    55 ms here, so three small passes per state cost what one pass of 128 tokens does.)"""
-    return [*range(PREFILL_CHUNK, length, PREFILL_CHUNK), length]
+def chunk_ends(prompt: list[int], opener: tuple[int, ...] = ()) -> list[int]:
+    """Where a prompt's prefill chunks end: after each `opener` (the agent turn's opening tokens, so
+    a trajectory's next prompt reuses every chunk of the last one, which ends with its opener), at
+    most PREFILL_CHUNK tokens after the last end, and at the end. A function of the prompt alone, so
+    cached and uncached prefills compute the same chunks."""
+    ends, start, width = [], 0, len(opener)
+    for index in range(1, len(prompt)):
+        if index - start == PREFILL_CHUNK or (
+            width and index >= width and tuple(prompt[index - width : index]) == opener
+        ):
+            ends.append(index)
+            start = index
+    return [*ends, len(prompt)]
 
 
 @functools.cache

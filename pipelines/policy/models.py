@@ -21,7 +21,7 @@ from actforge.pipelines.policy.decoding import sample_prompts
 from actforge.pipelines.policy.params import Backend, SamplingParams, Usage
 from actforge.pipelines.policy.prefix_cache import DEFAULT_CACHE_MB, PrefixCache
 from actforge.pipelines.policy.server import PREFIX, ServerPolicy, api_key, is_server, server_model
-from actforge.pipelines.text.prompts import agent_prompt
+from actforge.pipelines.text.prompts import agent_prompt, turn_opener
 from actforge.schemas import State
 
 if TYPE_CHECKING:  # torch and transformers load with a model, so a run with nothing to sample skips them
@@ -43,6 +43,7 @@ class Policy:
     tokenizer: PreTrainedTokenizerBase
     usage: Usage = field(default_factory=Usage)  # no server: stays zero
     prefix_cache: PrefixCache = field(default_factory=PrefixCache)  # prompt chunks prefilled so far
+    opener: tuple[int, ...] = ()  # the agent turn's opening tokens, where prefill chunks end
 
     def complete(
         self, states: Sequence[State], params: SamplingParams, seeds: Sequence[int]
@@ -184,7 +185,7 @@ def load_policy(
         folder, local_files_only=True, trust_remote_code=trust_remote_code, dtype=torch.float32
     )
     model.eval()
-    return Policy(name=name, model=model, tokenizer=tokenizer, prefix_cache=PrefixCache(cache_mb))
+    return Policy(name, model, tokenizer, prefix_cache=PrefixCache(cache_mb), opener=turn_opener(tokenizer))
 
 
 def load_tokenizer(folder: Path, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:

@@ -179,6 +179,23 @@ def render(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -
     return render_chat(tokenizer, messages) + ACTION_PREFIX
 
 
+def turn_opener(tokenizer: PreTrainedTokenizerBase) -> tuple[int, ...]:
+    """The token ids that open the agent's turn (the template's assistant header, then "Action:"):
+    every agent prompt ends with them and every history step holds them once, so a trajectory's
+    prompt up to a step's opener is the whole prompt of that step's state. Empty when the template
+    does not render them apart from the turn before."""
+    messages = [{"role": "user", "content": "x"}]
+    closed = (
+        tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
+        if tokenizer.chat_template
+        else render_chat(tokenizer, messages).removesuffix("assistant: ")
+    )
+    opened = render(tokenizer, messages)
+    if not opened.startswith(closed):
+        return ()
+    return tuple(tokenizer(opened[len(closed) :], add_special_tokens=False).input_ids)
+
+
 def agent_prompt_text(
     state: State, tokenizer: PreTrainedTokenizerBase, max_prompt_tokens: int = AGENT_PROMPT_TOKENS
 ) -> str:

@@ -6,14 +6,27 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from pathlib import Path
 
 import torch
 from transformers import TemperatureLogitsWarper, TopPLogitsWarper
 
+from actforge.pipelines import steps
 from actforge.pipelines.config import BuildConfig
-from actforge.pipelines.policy.decoding import PREFILL_CHUNK, nucleus, sample_prompts, token_batches
+from actforge.pipelines.policy.decoding import (
+    PREFILL_CHUNK,
+    chunk_ends,
+    nucleus,
+    sample_prompts,
+    token_batches,
+)
 from actforge.pipelines.policy.models import Policy
 from actforge.pipelines.policy.prefix_cache import Chunk, PrefixCache
+from actforge.pipelines.sources.base import Collected
+from actforge.pipelines.store.database import Store
+from actforge.pipelines.store.states import load_states
+from actforge.pipelines.text.prompts import agent_prompt
+from tests.support.factories import make_trajectory, numbered_steps
 
 
 def _prompts(tiny: Policy, lengths: list[int], seed: int = 0) -> list[list[int]]:
@@ -107,6 +120,34 @@ def test_the_cache_never_changes_a_sample(tiny: Policy) -> None:
     rates = [policy.prefix_cache.hit_rate for policy in (kept, small, cold)]
     assert rates[0] > rates[1] > rates[2] > 0  # a batch shares its own chunks even uncached
     assert small.prefix_cache.used <= 0.2 * 2**20 < kept.prefix_cache.used
+
+
+def test_chunks_end_after_each_turn_opener() -> None:
+    opener = (7, 8)
+    prompt = [1, 2, 7, 8, 3, 4, 5, 7, 8] + [6] * 300 + [7, 8]
+    assert chunk_ends(prompt, opener) == [4, 9, 9 + PREFILL_CHUNK, 9 + 2 * PREFILL_CHUNK, len(prompt)]
+    assert chunk_ends(prompt) == [PREFILL_CHUNK, 2 * PREFILL_CHUNK, len(prompt)]  # no opener: a grid
+
+
+def test_a_trajectorys_next_prompt_prefills_only_its_new_step(tmp_path: Path, tiny: Policy) -> None:
+    """Real agent prompts of one trajectory: each ends with the turn opener, and the next prompt
+    starts with the whole of it, so its prefill computes only the tokens after it."""
+    trajectory = make_trajectory("long", "train", numbered_steps("long", 6))
+    with Store(tmp_path / "s.duckdb") as store:
+        ids, _ = steps.record(store, Collected.of([trajectory], []))
+        states = load_states(store, ids, store.state_ids(ids), 16_000)
+    prompts = [agent_prompt(state, tiny.tokenizer) for state in states]
+    assert tiny.opener and all(tuple(p[-len(tiny.opener) :]) == tiny.opener for p in prompts)
+    assert all(later[: len(earlier)] == earlier for earlier, later in zip(prompts, prompts[1:], strict=False))
+    params = BuildConfig(k=2, seed=0, max_new_tokens=3).sampling
+    policy = dataclasses.replace(tiny, prefix_cache=PrefixCache())
+    sample_prompts(policy, prompts[:4], params, [1, 2, 3, 4])
+    fed, hook = _lengths_fed(tiny)
+    try:
+        sample_prompts(policy, prompts[4:5], params, [5])
+    finally:
+        hook.remove()
+    assert [n for n in fed if n > 1] == [len(prompts[4]) - len(prompts[3])]
 
 
 def test_least_recently_used_chunks_leave_first() -> None:
