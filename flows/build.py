@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 from prefect import Task, flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
+from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 from prefect.client.schemas.objects import State as PrefectState
 from prefect.futures import PrefectFuture, as_completed
 from tqdm.auto import tqdm
@@ -38,11 +38,11 @@ from actforge.pipelines.store.states import load_states
 from actforge.schemas import Sample, State
 
 VERIFY_BATCH = 256  # (state, action) pairs one engine tries per task: a commit every few seconds to minutes
-SOURCE_CONTENT = CacheKeyFnPolicy(cache_key_fn=lambda _ctx, inputs: fingerprint(inputs["spec"]))
 
 
-@task(name="collect", cache_policy=INPUTS + TASK_SOURCE + SOURCE_CONTENT, persist_result=True)
-def collect_source(spec: str, fmt: str | None) -> Collected:
+@task(name="collect", cache_policy=INPUTS + TASK_SOURCE, persist_result=True)
+def collect_source(spec: str, fmt: str | None, content: str) -> Collected:
+    """`content`: the source's fingerprint (`registry.fingerprint`), so a changed file is read again."""
     return collect(spec, fmt=fmt, progress=True)
 
 
@@ -188,10 +188,13 @@ def build(config: BuildConfig) -> dict[str, Any]:
     out_path, store_path, results = Path(config.out), config.store_path, config.cache_path
     params = config.sampling
     name = policy_name(config.policy)
-    fingerprints = [fingerprint(spec) for spec in config.sources]  # before collection reads them
+    fingerprints = [fingerprint(spec) for spec in config.sources]  # the stamp's, and collection's cache keys
     collected = Collected()
     collect_cached = collect_source.with_options(result_storage=results)
-    for future in [collect_cached.submit(spec, config.format) for spec in config.sources]:
+    submitted = [
+        collect_cached.submit(s, config.format, f) for s, f in zip(config.sources, fingerprints, strict=True)
+    ]
+    for future in submitted:
         collected.extend(future.result())
     with Store(store_path) as db:
         trajectory_ids, run = steps.record(db, collected)

@@ -37,7 +37,7 @@ class LocalModel(Protocol):
 # One forward pass holds at most this many rows × (prompt + new) tokens: the build's default batch
 # (8 states, K=4, full 1024-token prompts) in one pass.
 DECODE_TOKENS = 8 * 4 * (1024 + 128)
-PREFILL_CHUNK = 128  # prompts are prefilled in chunks of this many tokens
+PREFILL_CHUNK = 128  # a prefill chunk holds at most this many tokens (`chunk_ends`)
 _STOPS: weakref.WeakKeyDictionary[object, torch.Tensor] = weakref.WeakKeyDictionary()
 
 

@@ -55,7 +55,8 @@ def test_select_is_deterministic_subset(tmp_path: Path) -> None:
     with Store(tmp_path / "s.duckdb") as store:
         ids, _ = steps.record(store, _collected())
         chosen = steps.select(store, ids, None)
-        expected = sorted(state_id(t.trajectory_id, i) for t in TRAJECTORIES for i in range(3))
+        # whole trajectories in step order; one per split, so ordered by id
+        expected = [state_id(t, i) for t in sorted(t.trajectory_id for t in TRAJECTORIES) for i in range(3)]
         assert chosen == expected
         assert steps.select(store, ids, 2) == chosen[:2]
-        assert steps.select(store, ids[:1], None) == sorted(state_id(ids[0], i) for i in range(3))
+        assert steps.select(store, ids[:1], None) == [state_id(ids[0], i) for i in range(3)]

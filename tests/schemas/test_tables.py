@@ -16,13 +16,13 @@ from actforge.pipelines.publish.card import SCHEMAS
 from actforge.pipelines.store.database import STORE_TABLES, Store
 from actforge.pipelines.store.ddl import duckdb_type
 from actforge.schemas import (
+    BOOK_TABLES,
     PAIR_SCHEMA,
     POLICY_ALIAS_SCHEMA,
     PREFERENCE_SCHEMA,
     PUBLISH_SCHEMA,
     QUARANTINE_SCHEMA,
     SAMPLE_SCHEMA,
-    SERVER_USAGE_SCHEMA,
     STATE_SCHEMA,
     STEP_SCHEMA,
     TRAJECTORY_SCHEMA,
@@ -60,13 +60,13 @@ def test_store_tables_have_exactly_their_schemas(tmp_path: Path, legacy: bool) -
     with Store(path) as store:
         assert store.migrated == legacy
         tables = {name for (name,) in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        assert tables == {*STORE_TABLES, "publishes", "policy_aliases", "server_usage"}
+        assert tables == {*STORE_TABLES, *BOOK_TABLES, "policy_aliases"}
         for table, (schema, key) in STORE_TABLES.items():
             assert _described(store.con, table) == _expected(store.con, schema), table
             assert key in schema.names and key.endswith("_id")
-        assert _described(store.con, "publishes") == _expected(store.con, PUBLISH_SCHEMA)
+        for table, schema in BOOK_TABLES.items():
+            assert _described(store.con, table) == _expected(store.con, schema), table
         assert _described(store.con, "policy_aliases") == _expected(store.con, POLICY_ALIAS_SCHEMA)
-        assert _described(store.con, "server_usage") == _expected(store.con, SERVER_USAGE_SCHEMA)
 
 
 def test_published_shards_have_exactly_their_config_schema(tmp_path: Path) -> None:

@@ -52,8 +52,9 @@ def test_a_build_through_a_server_keeps_good_samples_records_bad_ones_and_resume
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     caplog.set_level(logging.DEBUG)
     with CompletionServer(KEY, ignore_n=True, garbage_marker="Count the apples") as server:
-        first = build(config(tmp_path, server.base_url, tiny_model_dir, max_states=1))
-        assert first["run"]["policy_calls"] == 1
+        # The first two states in `--max-states` order: the garbled trajectory's one, a good one.
+        first = build(config(tmp_path, server.base_url, tiny_model_dir, max_states=2))
+        assert first["run"]["policy_calls"] == 2 and first["stats"]["pairs"] > 0
         requests_first = len(server.requests)
         second = build(config(tmp_path, server.base_url, tiny_model_dir))
         new_prompts = {r.prompt for r in server.requests[requests_first:]}
@@ -61,8 +62,8 @@ def test_a_build_through_a_server_keeps_good_samples_records_bad_ones_and_resume
         third = build(config(tmp_path, server.base_url, tiny_model_dir))
         assert len(server.requests) == requests_second  # the third build requested nothing
 
-    assert second["run"]["policy_calls"] == 2  # only the states the first build did not sample
-    assert len(new_prompts) == 2
+    assert second["run"]["policy_calls"] == 1  # only the state the first build did not sample
+    assert len(new_prompts) == 1
     assert third["run"]["policy_calls"] == 0 and third["run"]["samples_added"] == 0
     assert all(r.authorised for r in server.requests)  # the key went to the server, and only there
 
