@@ -30,7 +30,7 @@ import psutil
 import pyarrow as pa
 
 from actforge.pipelines.curate.verify import verify, verify_each
-from actforge.pipelines.sources.registry import collect
+from tests.support.factories import expert_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("scienceworld:boil@train:2",)
@@ -41,12 +41,7 @@ NONSENSE = ("fly to the moon", "Thought: I should boil the water first", "the su
 
 def items_of(spec: str, nonsense: int = 0) -> tuple[pa.Table, dict[str, list[str]]]:
     """The benchmark's items of `spec` (see the module docstring) and each trajectory's expert actions."""
-    steps = sorted(
-        collect(spec, progress=False).steps.to_pylist(), key=lambda s: (s["trajectory_id"], s["step_index"])
-    )
-    prefixes: dict[str, list[str]] = {}
-    for step in steps:
-        prefixes.setdefault(step["trajectory_id"], []).append(step["action"])
+    steps, prefixes = expert_paths(spec)
     items = []
     for step in steps:
         path, index = prefixes[step["trajectory_id"]], step["step_index"]

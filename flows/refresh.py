@@ -6,7 +6,6 @@ Everything expensive is skipped on a rerun by the store (nothing is sampled twic
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,7 @@ def refresh(config: str, push_to_hub: str | None = None, with_report: bool = Fal
     Prefect overhead, and a second flow run would add about 2 s of it.
     """
     project = load_project(config)
-    settings = dataclasses.replace(project.build, with_report=True) if with_report else project.build
-    result = build.fn(settings)
+    result = build.fn(project.refresh_settings(with_report))
     repo_id = push_to_hub or project.push_to_hub
     if repo_id:
         result["hub"] = push(project.build.out, repo_id, project.revision, project.private)

@@ -156,12 +156,11 @@ class BuildConfig:
             "critic_history_chars",
             "max_requests",
             "max_tokens",
+            "verify_pool",
         ):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be 0 or more, got {value}")
-        if self.verify_pool < 0:
-            raise ValueError(f"verify_pool must be 0 or more, got {self.verify_pool}")
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)

@@ -28,6 +28,10 @@ class Project:
     revision: str | None = None
     private: bool = False
 
+    def refresh_settings(self, with_report: bool = False) -> BuildConfig:
+        """What a refresh builds: the project's settings, with the report's plots when asked."""
+        return dataclasses.replace(self.build, with_report=True) if with_report else self.build
+
 
 def _resolve_source(spec: str, base: Path) -> str:
     """File sources (with or without a FORMAT: prefix) resolved against the project folder."""

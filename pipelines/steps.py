@@ -127,7 +127,8 @@ def build_stamp(store: Store, config: BuildConfig, policy: str, fingerprints: Se
 def record_stamp(store: Store, config: BuildConfig, digest: str, result: dict[str, Any]) -> None:
     """Remember a complete build into `config.out`; a rerun with the same stamp adds nothing."""
     run = {key: value if key == "quarantined" else 0 for key, value in result["run"].items()}
-    stamp(store.con, str(Path(config.out).resolve()), digest, result | {"run": run})
+    with store.transaction():
+        stamp(store.con, config.out, digest, result | {"run": run})
 
 
 def unchanged(config: BuildConfig) -> dict[str, Any] | None:
@@ -139,7 +140,7 @@ def unchanged(config: BuildConfig) -> dict[str, Any] | None:
         return None
     fingerprints = [fingerprint(spec) for spec in config.sources]
     with Store(config.store_path) as store:
-        found = stamped(store.con, str(Path(config.out).resolve()))
+        found = stamped(store.con, config.out)
         if found is None or found[0] != build_stamp(store, config, policy_name(config.policy), fingerprints):
             return None
     try:

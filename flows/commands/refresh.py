@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from typing import Any
 
 from actforge.flows import arguments
@@ -36,7 +35,7 @@ def run(args: argparse.Namespace, trl: list[str]) -> int:
         arguments.repo_id(args.repo_id)
     project = load_project(args.project)
     project.build.check_ready()  # the project's sources and paths before any work
-    settings = dataclasses.replace(project.build, with_report=True) if args.with_report else project.build
+    settings = project.refresh_settings(args.with_report)
     if not (args.repo_id or project.push_to_hub) and (result := unchanged(settings)) is not None:
         print_build(result)  # nothing to do: said without starting Prefect
         print(f"version: {result['version']}")

@@ -24,9 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from actforge.pipelines.store import queries
 from actforge.pipelines.store.ddl import columns_ddl
 from actforge.pipelines.store.legacy import migrate_if_legacy
-from actforge.pipelines.store.queries import SPREAD_STATES as SPREAD
 from actforge.pipelines.store.queries import cast_batches, cursor, dataset_counts, published_sql, wanted
 from actforge.schemas import (
     BOOK_TABLES,
@@ -168,7 +168,7 @@ class Store:
         """These trajectories' states, a run each, splits spread evenly (`queries.SPREAD_STATES`)."""
         limit = "" if max_states is None else f" LIMIT {int(max_states)}"
         with self._cursor({"wanted": self._wanted("trajectory_id", trajectory_ids)}) as cur:
-            return [r[0] for r in cur.execute(SPREAD + limit).fetchall()]
+            return [r[0] for r in cur.execute(queries.SPREAD_STATES + limit).fetchall()]
 
     def unsampled(self, state_ids: Iterable[str], policies: Sequence[str], params_digest: str) -> list[str]:
         """States with no (merged) samples under any of these policy names and these sampling
@@ -309,7 +309,9 @@ class Store:
 
     def last_publish(self, out: Path) -> dict[str, Any] | None:
         """The manifest of the last version this store published to `out`, if any."""
-        row = self.con.execute("SELECT manifest FROM publishes WHERE out = $out", {"out": _folder(out)})
+        row = self.con.execute(
+            "SELECT manifest FROM publishes WHERE out = $out", {"out": queries.folder(out)}
+        )
         found = row.fetchone()
         return json.loads(found[0]) if found else None
 
@@ -321,14 +323,10 @@ class Store:
 
     def record_publish(self, out: Path, manifest: dict[str, Any]) -> None:
         """Remember the version now in `out` (one row per folder, replaced in one transaction)."""
-        row = {"out": _folder(out), "version": manifest["version"], "manifest": json.dumps(manifest)}
+        row = {"out": queries.folder(out), "version": manifest["version"], "manifest": json.dumps(manifest)}
         with self.transaction():
             self.con.execute("DELETE FROM publishes WHERE out = $out", {"out": row["out"]})
             self.con.execute("INSERT INTO publishes VALUES ($out, $version, $manifest)", row)
-
-
-def _folder(out: Path) -> str:
-    return str(Path(out).resolve())
 
 
 def _open_error(path: Path, exc: Exception) -> str:

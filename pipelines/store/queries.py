@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -207,13 +208,20 @@ def contents(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {name: int(count) for name, count in con.execute(sql).fetchall()}
 
 
-def stamped(con: duckdb.DuckDBPyConnection, out: str) -> tuple[str, dict[str, Any]] | None:
+def folder(out: Path | str) -> str:
+    """A dataset folder as the store's bookkeeping keys it: its absolute path."""
+    return str(Path(out).resolve())
+
+
+def stamped(con: duckdb.DuckDBPyConnection, out: Path | str) -> tuple[str, dict[str, Any]] | None:
     """The stamp and result of the last complete build into `out`, if any."""
-    found = con.execute("SELECT stamp, result FROM build_stamps WHERE out = $out", {"out": out}).fetchone()
-    return (found[0], json.loads(found[1])) if found else None
+    found = con.execute("SELECT stamp, result FROM build_stamps WHERE out = $out", {"out": folder(out)})
+    row = found.fetchone()
+    return (row[0], json.loads(row[1])) if row else None
 
 
-def stamp(con: duckdb.DuckDBPyConnection, out: str, digest: str, result: dict[str, Any]) -> None:
-    row = {"out": out, "stamp": digest, "result": json.dumps(result, sort_keys=True)}
-    con.execute("DELETE FROM build_stamps WHERE out = $out", {"out": out})
+def stamp(con: duckdb.DuckDBPyConnection, out: Path | str, digest: str, result: dict[str, Any]) -> None:
+    """Replace `out`'s stamp (call inside a transaction)."""
+    row = {"out": folder(out), "stamp": digest, "result": json.dumps(result, sort_keys=True)}
+    con.execute("DELETE FROM build_stamps WHERE out = $out", {"out": row["out"]})
     con.execute("INSERT INTO build_stamps VALUES ($out, $stamp, $result)", row)

@@ -20,6 +20,7 @@ from actforge.pipelines.config import BuildConfig
 from actforge.pipelines.policy.params import SamplingParams
 from actforge.pipelines.publish.dataset import publish
 from actforge.pipelines.sources.base import Collected, quarantine
+from actforge.pipelines.sources.registry import collect
 from actforge.pipelines.store.database import Store
 from actforge.pipelines.store.states import load_states
 from actforge.schemas import Quarantined, Sample, State, Step, Trajectory
@@ -256,3 +257,15 @@ def files_of(out: Path) -> dict[str, tuple[bytes, int]]:
     return {
         str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()
     }
+
+
+def expert_paths(spec: str) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """A source's collected steps, by trajectory and step, and each trajectory's expert actions (the
+    prefixes `--verify` replays)."""
+    rows = sorted(
+        collect(spec, progress=False).steps.to_pylist(), key=lambda s: (s["trajectory_id"], s["step_index"])
+    )
+    prefixes: dict[str, list[str]] = {}
+    for row in rows:
+        prefixes.setdefault(row["trajectory_id"], []).append(row["action"])
+    return rows, prefixes

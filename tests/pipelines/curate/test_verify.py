@@ -12,9 +12,8 @@ import pytest
 
 from actforge.pipelines.config import BuildConfig
 from actforge.pipelines.curate.verify import plan, verify, verify_each
-from actforge.pipelines.sources.registry import collect
 from actforge.schemas.vocab import OUTCOMES
-from tests.support.factories import EXAMPLES
+from tests.support.factories import EXAMPLES, expert_paths
 
 TWX_SMALL = "twx:twc[numLocations=1,numItemsToPutAway=2]@train:2"
 NATIVE = EXAMPLES / "native.jsonl"
@@ -25,12 +24,7 @@ def _batch(spec: str) -> tuple[pa.Table, dict[str, list[str]]]:
     alternatives (the expert's previous and next actions, two of the engine's valid actions,
     nonsense, an ambiguous or unknown "open door", "look around"), the rows in a scrambled but
     fixed order; and each trajectory's expert actions."""
-    steps = sorted(
-        collect(spec, progress=False).steps.to_pylist(), key=lambda s: (s["trajectory_id"], s["step_index"])
-    )
-    prefixes: dict[str, list[str]] = {}
-    for step in steps:
-        prefixes.setdefault(step["trajectory_id"], []).append(step["action"])
+    steps, prefixes = expert_paths(spec)
     items = []
     for step in steps:
         path, index = prefixes[step["trajectory_id"]], step["step_index"]
@@ -83,11 +77,7 @@ def test_the_plan_walks_each_trajectory_once_and_cuts_the_longest_for_more_engin
 def _tried(spec: str, extra: dict[int, list[str]]) -> dict[tuple[int, str, str], str]:
     """(trajectory number, step, action) -> outcome, for every expert action of the spec's
     trajectories and the `extra` actions at those step indexes of the first one."""
-    collected = collect(spec, progress=False)
-    steps = sorted(collected.steps.to_pylist(), key=lambda s: (s["trajectory_id"], s["step_index"]))
-    prefixes: dict[str, list[str]] = {}
-    for step in steps:
-        prefixes.setdefault(step["trajectory_id"], []).append(step["action"])
+    steps, prefixes = expert_paths(spec)
     first = steps[0]["trajectory_id"]
     items = [{k: s[k] for k in ("state_id", "trajectory_id", "step_index", "action")} for s in steps]
     items += [
